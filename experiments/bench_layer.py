@@ -75,9 +75,13 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--reference-molecules", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" /
                         "bench_layer.json")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
 
