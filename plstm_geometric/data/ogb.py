@@ -54,7 +54,7 @@ def missing_ogb_message(name: str, root: str) -> str:
     how = (f"Either run with network access (OGB downloads it), or build it offline from "
            f"MoleculeNet's HIV.csv:\n  plstm-geometric prepare ogbg-molhiv --csv PATH/HIV.csv "
            f"--root {root}") if name == "ogbg-molhiv" else (
-           "Run once with network access so that OGB downloads it (about 40 MB zipped), "
+           "Run once with network access so that OGB downloads it, "
            f"or copy an existing {osp.basename(folder)} folder into {root}.")
     return (f"{name} not found. Expected the OGB folder {folder}/ with\n{files}\n"
             f"  {folder}/split/scaffold/{{train,valid,test}}.csv.gz\n  {folder}/RELEASE_v1.txt\n{how}")
