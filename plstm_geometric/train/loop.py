@@ -112,12 +112,16 @@ class Objective:
     """Loss and output scaling of a task. Regression targets are standardised with the training
     mean / std (predictions are mapped back before scoring); binary labels may be NaN (missing)."""
 
-    def __init__(self, task: GraphTask, train_y: torch.Tensor):
-        self.task = task.task
-        if self.task == "regression":
-            self.mean, self.std = train_y.float().mean(0), train_y.float().std(0).clamp_min(1e-6)
-        else:
-            self.mean, self.std = None, None
+    def __init__(self, task: str, mean: Optional[torch.Tensor] = None,
+                 std: Optional[torch.Tensor] = None):
+        self.task, self.mean, self.std = task, mean, std
+
+    @classmethod
+    def fit(cls, task: GraphTask, train_set) -> "Objective":
+        if task.task != "regression":
+            return cls(task.task)
+        y = torch.cat([d.y for d in train_set]).float()
+        return cls(task.task, y.mean(0), y.std(0).clamp_min(1e-6))
 
     def loss_sum(self, out: torch.Tensor, y: torch.Tensor):
         """(sum of per-label losses, number of labels) of a batch."""
@@ -213,8 +217,7 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
     if cfg.limit:
         split = {k: v[:cfg.limit] for k, v in split.items()}
     train_set = task.dataset[split["train"]]
-    objective = Objective(task, torch.cat([d.y for d in train_set]) if task.task == "regression"
-                          else torch.zeros(0))
+    objective = Objective.fit(task, train_set)
     seed_everything(seed)
     model = build_model(cfg.model, kwargs).to(device)
     ddp_model = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
