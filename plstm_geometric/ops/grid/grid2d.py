@@ -103,9 +103,21 @@ def plstm_2d(
         return out.flip(dims) if dims else out
 
 
-def _to_row_major(s: int, device: torch.device) -> Tensor:
-    """Permutation from quadrant-major node order ``(qx, qy, ix, iy)`` to row-major ``(x, y)``."""
-    return torch.arange(4 * s * s, device=device).view(2, 2, s, s).permute(0, 2, 1, 3).reshape(-1)
+def _morton(c: int, device: torch.device) -> Tensor:
+    """Row-major index (``x * c + y``) of each position of the recursive quadrant order.
+
+    Merging quadrants (A, C, B, D) = ((0,0), (0,1), (1,0), (1,1)) level by level
+    stacks node blocks in this Z order, so the hierarchy never permutes; inputs
+    are put into this order once per chunk and the output is put back once.
+    """
+    idx = torch.zeros(1, dtype=torch.long, device=device)
+    s = 1
+    while s < c:
+        # Previous level's row-major offsets (side s) rebased onto side 2s, per quadrant.
+        base = (idx // s) * (2 * s) + idx % s
+        idx = torch.cat([base + qx * s * 2 * s + qy * s for qx in (0, 1) for qy in (0, 1)])
+        s *= 2
+    return idx
 
 
 def _merge(tb: Tensor, sb: Tensor, mb: Tensor, g: Tensor, s: int
@@ -114,7 +126,7 @@ def _merge(tb: Tensor, sb: Tensor, mb: Tensor, g: Tensor, s: int
 
     Inputs have shape ``[..., NX, NY, rows, cols]``; the result ``[..., NX/2, NY/2, ...]``.
     Border index order: in = (left edges by y, top edges by x), out = (right by y,
-    bottom by x); nodes row-major ``x * side + y``.
+    bottom by x); nodes in recursive quadrant (Z) order, see :func:`_morton`.
 
     Quadrants A = (0, 0), B = (1, 0) (next in x), C = (0, 1) (next in y), D = (1, 1).
     Every quadrant's in-border is an affine map of the merged cell's external
@@ -162,12 +174,11 @@ def _merge(tb: Tensor, sb: Tensor, mb: Tensor, g: Tensor, s: int
     propagate(C, external(s), bottom(A))
     propagate(D, right(C), bottom(B))
 
-    perm = _to_row_major(s, tb.device)
     out_rows = (right(B), right(D), bottom(C), bottom(D))
     tb = torch.cat([r[0] for r in out_rows], -2)
-    sb = torch.cat([r[1] for r in out_rows], -2)[..., perm]
-    mb = torch.cat([mq[q] @ in_ext[q] for q in range(4)], -2)[..., perm, :]
-    g = torch.cat([mq[q] @ in_src[q] + own(gq[q], q) for q in range(4)], -2)[..., perm, :][..., perm]
+    sb = torch.cat([r[1] for r in out_rows], -2)
+    mb = torch.cat([mq[q] @ in_ext[q] for q in range(4)], -2)
+    g = torch.cat([mq[q] @ in_src[q] + own(gq[q], q) for q in range(4)], -2)
     return tb, sb, mb, g
 
 
@@ -184,10 +195,12 @@ def _plstm_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, sourc
         # Padding sits at high x / high y: downstream of every real node, never feeding back.
         return F.pad(t.permute(0, 3, 1, 2), (0, pad_y, 0, pad_x))
 
-    def chunks(t: Tensor) -> Tensor:  # [B, X, Y, H, D] -> [B, H, nx, ny, c*c, D]
+    z_order = _morton(c, query.device)
+
+    def chunks(t: Tensor) -> Tensor:  # [B, X, Y, H, D] -> [B, H, nx, ny, c*c (Z order), D]
         t = F.pad(t, (0, 0, 0, 0, 0, pad_y, 0, pad_x))
         t = t.view(B, nx, c, ny, c, H, -1).permute(0, 5, 1, 3, 2, 4, 6)
-        return t.reshape(B, H, nx, ny, c * c, -1)
+        return t.reshape(B, H, nx, ny, c * c, -1)[..., z_order, :]
 
     # Level 0: 1x1 cells. Transfer rows (out right, out down), columns (in left, in up).
     tb = torch.stack([torch.stack([gate(trans_rl), gate(trans_ru)], -1),
@@ -205,7 +218,7 @@ def _plstm_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, sourc
     out = (g * (q @ k.transpose(-1, -2))) @ v
     if nx * ny > 1:
         out = out + _wavefront(q, k, v, tb, sb, mb, c)
-    out = out.view(B, H, nx, ny, c, c, V).permute(0, 2, 4, 3, 5, 1, 6)
+    out = out[..., torch.argsort(z_order), :].view(B, H, nx, ny, c, c, V).permute(0, 2, 4, 3, 5, 1, 6)
     return out.reshape(B, nx * c, ny * c, H, V)[:, :X, :Y]
 
 
@@ -215,32 +228,42 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
 
     Chunk :math:`(i, j)` receives the right-border states of :math:`(i-1, j)` on its
     left border and the bottom-border states of :math:`(i, j-1)` on its top border;
-    all chunks of one anti-diagonal are independent and run as one batch.
+    all chunks of one anti-diagonal are independent and run as one batch. Chunks
+    are gathered into anti-diagonal order once, so every step works on slices.
     """
     B, H, nx, ny = tb.shape[:4]
-    kv = torch.einsum("bhxyjm,bhxymk,bhxymv->bhxyjkv", sb, k, v)  # sources onto out-borders
-    zero = kv.new_zeros(B, H, 1, c, *kv.shape[-2:])
-    incoming, order = [], []
-    prev_lo, right_out, bottom_out = 0, zero, zero
+    diagonals, order = [], []
     for d in range(nx + ny - 1):
         lo, hi = max(0, d - ny + 1), min(d, nx - 1)
-        xs = torch.arange(lo, hi + 1, device=tb.device)
-        ys = d - xs
-        if d == 0:
-            c_in = torch.cat([zero, zero], dim=-3)
-        else:
+        diagonals.append((len(order), lo, hi))
+        order.extend(x * ny + d - x for x in range(lo, hi + 1))
+    order_t = torch.tensor(order, device=tb.device)
+
+    def by_diagonal(t: Tensor) -> Tensor:
+        return t.flatten(2, 3)[:, :, order_t]
+
+    q, k, v, tb, sb, mb = map(by_diagonal, (q, k, v, tb, sb, mb))
+    # Sources onto out-borders: sum_m sb[j, m] k_m v_m^T.
+    kv = (sb[..., None] * k[..., None, :, :]).transpose(-1, -2) @ v[..., None, :, :]
+    zero = kv.new_zeros(B, H, 1, c, *kv.shape[-2:])
+    incoming = [torch.cat([zero, zero], dim=-3)]
+    right_out = bottom_out = zero
+    prev_lo = 0
+    for start, lo, hi in diagonals:
+        n = hi - lo + 1
+        if start > 0:
             # One zero chunk on each side stands for neighbours outside the grid.
             padded_r = torch.cat([zero, right_out, zero], dim=2)
             padded_b = torch.cat([zero, bottom_out, zero], dim=2)
-            left = padded_r[:, :, lo - prev_lo:hi - prev_lo + 1]
-            top = padded_b[:, :, lo - prev_lo + 1:hi - prev_lo + 2]
-            c_in = torch.cat([left, top], dim=-3)
-        c_out = (torch.einsum("bhnji,bhnikv->bhnjkv", tb[:, :, xs, ys], c_in)
-                 + kv[:, :, xs, ys])
+            incoming.append(torch.cat([padded_r[:, :, lo - prev_lo:lo - prev_lo + n],
+                                       padded_b[:, :, lo - prev_lo + 1:lo - prev_lo + 1 + n]],
+                                      dim=-3))
+        c_in = incoming[-1]
+        c_out = ((tb[:, :, start:start + n] @ c_in.flatten(-2)).view_as(c_in)
+                 + kv[:, :, start:start + n])
         right_out, bottom_out = c_out[..., :c, :, :], c_out[..., c:, :, :]
         prev_lo = lo
-        incoming.append(c_in)
-        order.append(xs * ny + ys)
-    inverse = torch.argsort(torch.cat(order))
-    c_in = torch.cat(incoming, dim=2)[:, :, inverse].view(B, H, nx, ny, 2 * c, *kv.shape[-2:])
-    return torch.einsum("bhxyni,bhxynk,bhxyikv->bhxynv", mb, q, c_in)
+    c_in = torch.cat(incoming, dim=2)  # [B, H, chunks, 2c, K, V]
+    # y_n += sum_i mb[n, i] C_i^T q_n
+    y = (mb[..., None] * q[..., None, :]).flatten(-2) @ c_in.flatten(-3, -2)
+    return y[:, :, torch.argsort(order_t)].view(B, H, nx, ny, *y.shape[-2:])
