@@ -1,0 +1,10 @@
+"""plstm_geometric: pLSTM (parallelizable Linear Source Transition Mark networks) for PyG."""
+from .nn import PLSTMBlock, PLSTMConv
+from .ops import plstm_dag, plstm_dag_reference
+from .structure import LineDAG, LineDAGData
+from .transforms import AddLineDAG
+
+__version__ = "0.1.0"
+
+__all__ = ["PLSTMConv", "PLSTMBlock", "LineDAG", "LineDAGData", "AddLineDAG", "plstm_dag",
+           "plstm_dag_reference", "__version__"]

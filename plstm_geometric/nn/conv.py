@@ -1,0 +1,186 @@
+"""``PLSTMConv``: the pLSTM edge layer of the paper's graph experiments (SPEC §4)."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Linear
+
+from ..ops.dag import plstm_dag
+from ..structure import LineDAG, LineDAGData
+from .norm import MultiHeadRMSNorm
+
+#: Stabiliser of the P-mode normalisation ``τ / (α + Σ|τ|)`` (SPEC §3).
+P_NORM_ALPHA = 0.5
+#: Initial bias of the source, mark and direct gates: σ(−5) ≈ 0.0067, as in the reference.
+GATE_BIAS = -5.0
+#: Initial transition bias (weights start at 0). P: τ = 3, so a lone successor receives
+#: 3 / 3.5 ≈ 0.86 of an edge's state and d successors 3 / (0.5 + 3d) each ("out" norm).
+#: D: tanh(2) ≈ 0.96 per step. Both start with long memory.
+TRANSITION_BIAS = {"P": 3.0, "D": 2.0}
+
+LineDAGLike = Union[LineDAG, LineDAGData]
+
+
+def resolve_line_dag(line_dag: Optional[LineDAGLike], edge_index: Tensor, num_nodes: int,
+                     batch: Optional[Tensor], mode: str, reverse: bool, **build_kwargs) -> LineDAG:
+    """The structure a pLSTM layer runs on: given, taken from ``AddLineDAG`` data, or built now."""
+    if line_dag is None:
+        return LineDAG.from_graph(edge_index, num_nodes, mode=mode, reverse=reverse, batch=batch,
+                                  **build_kwargs)
+    if isinstance(line_dag, LineDAGData):
+        line_dag = line_dag.line_dag(mode, reverse)
+    if not isinstance(line_dag, LineDAG):
+        raise ValueError(f"line_dag must be a LineDAG or LineDAGData, got {type(line_dag).__name__}")
+    if line_dag.num_nodes != num_nodes:
+        raise ValueError(f"line_dag has {line_dag.num_nodes} nodes but x has {num_nodes} rows")
+    if line_dag.mode is not None and (line_dag.mode, line_dag.reverse) != (mode, reverse):
+        raise ValueError(f"a {mode}-mode {'reverse' if reverse else 'forward'} layer got a "
+                         f"{line_dag.mode}-mode {'reverse' if line_dag.reverse else 'forward'} line DAG")
+    return line_dag
+
+
+class PLSTMConv(torch.nn.Module):
+    r"""The pLSTM graph layer from `"pLSTM: parallelizable Linear Source Transition Mark networks"
+    <https://arxiv.org/abs/2506.11997>`_ (edge variant), batched over PyG mini-batches.
+
+    Every node is projected to query, key and value; gates are computed per DAG edge
+    :math:`e = (t \to h)` with edge features :math:`\varepsilon_e`, and per line edge
+    :math:`e' \to e` meeting at node :math:`n = h(e') = t(e)`:
+
+    .. math::
+        S_e = \sigma(W_S [x_{t(e)}; \varepsilon_e]), \quad
+        M_e = \sigma(W_M [x_{h(e)}; \varepsilon_e]), \quad
+        D_n = \sigma(W_D x_n), \quad
+        \tau_{e' \to e} = W_T [\varepsilon_{e'}; \varepsilon_e; x_n]
+
+    P-mode normalises :math:`T = \tau / (\alpha + \sum |\tau|)` over the line edges leaving
+    :math:`e'` (``p_norm="out"``) or entering :math:`e` (``"in"``), :math:`\alpha = 0.5`; D-mode
+    uses :math:`T = \tanh(\tau)` on the line DAG pruned to a multitree. Then
+    :func:`~plstm_geometric.ops.plstm_dag` runs
+
+    .. math::
+        C_e = \sum_{e' \to e} T_{e'\to e} C_{e'} + S_e k_{t(e)} v_{t(e)}^\top, \quad
+        y_n = \sum_{h(e)=n} M_e C_e^\top q_n + D_n (q_n \cdot k_n) v_n,
+
+    followed by a per-head RMSNorm and an output projection of the concatenated heads.
+
+    Args:
+        in_channels: input node feature size.
+        out_channels: output size.
+        heads: number of heads :math:`H` (default 4).
+        mode: ``"P"`` (directed propagation) or ``"D"`` (diffusive distribution).
+        edge_dim: edge feature size; ``None`` means gates see node features only.
+        reverse: run on the reverse DAG.
+        p_norm: ``"out"`` (paper) or ``"in"`` (reference edge layer), P-mode only.
+        key_dim: :math:`K` per head (default ``out_channels // heads``).
+        value_dim: :math:`V` per head (default ``out_channels // heads``).
+        scale_qk: multiply queries by :math:`K^{-1/2}` (the grid convention; off on graphs).
+        prune: D-mode pruning rule (``"greedy"`` default, ``"chirality"`` for grids, ``None``).
+        directed: use ``edge_index`` directions as given (must be acyclic).
+        drop_self_loops: drop self-loops instead of raising.
+        form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"state"``).
+
+    Shapes:
+        - **input:** node features :math:`(N, F_{in})`, edge indices :math:`(2, |\mathcal{E}|)`,
+          edge features :math:`(|\mathcal{E}|, D)` *(optional)*, batch :math:`(N)` *(optional)*,
+          ``line_dag`` (:class:`LineDAG` or ``AddLineDAG`` output) *(optional)*, node order
+          :math:`(N)` *(optional)*
+        - **output:** node features :math:`(N, F_{out})`
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 4, mode: str = "P",
+                 edge_dim: Optional[int] = None, reverse: bool = False, p_norm: str = "out",
+                 key_dim: Optional[int] = None, value_dim: Optional[int] = None,
+                 scale_qk: bool = False, prune: Optional[str] = "default",
+                 directed: bool = False, drop_self_loops: bool = False,
+                 form: str = "auto") -> None:
+        super().__init__()
+        if mode not in ("P", "D"):
+            raise ValueError(f"mode must be 'P' or 'D', got {mode!r}")
+        if p_norm not in ("out", "in"):
+            raise ValueError(f"p_norm must be 'out' or 'in', got {p_norm!r}")
+        self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
+        self.mode, self.edge_dim, self.reverse, self.p_norm = mode, edge_dim, reverse, p_norm
+        self.key_dim = key_dim or max(1, out_channels // heads)
+        self.value_dim = value_dim or max(1, out_channels // heads)
+        self.scale_qk, self.form = scale_qk, form
+        self.build_kwargs = dict(prune=prune, directed=directed, drop_self_loops=drop_self_loops)
+        h, k, v = heads, self.key_dim, self.value_dim
+        self.qkv = Linear(in_channels, h * (2 * k + v), bias=False)
+        # Node parts of the source, mark, direct and transition gates (one matmul).
+        self.node_gates = Linear(in_channels, 4 * h)
+        # Edge parts of source, mark, and of the transition from the incoming / outgoing edge.
+        self.edge_gates = Linear(edge_dim, 4 * h, bias=False) if edge_dim else None
+        self.norm = MultiHeadRMSNorm(h, v)
+        self.out = Linear(h * v, out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Reference initialisation (SPEC §4): projections ~ N(0, 1/(2.5·fan_in)), S/M/D gates
+        with zero weights and bias −5, transitions with zero weights and bias
+        :data:`TRANSITION_BIAS` [mode]."""
+        for lin in (self.qkv, self.out):
+            torch.nn.init.normal_(lin.weight, std=1.0 / math.sqrt(2.5 * lin.in_features))
+        torch.nn.init.zeros_(self.out.bias)
+        torch.nn.init.zeros_(self.node_gates.weight)
+        bias = self.node_gates.bias.data.view(4, self.heads)
+        bias[:3].fill_(GATE_BIAS)
+        bias[3].fill_(TRANSITION_BIAS[self.mode])
+        if self.edge_gates is not None:
+            torch.nn.init.zeros_(self.edge_gates.weight)
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
+                batch: Optional[Tensor] = None, line_dag: Optional[LineDAGLike] = None,
+                node_order: Optional[Tensor] = None) -> Tensor:
+        dag = resolve_line_dag(line_dag, edge_index, x.size(0), batch, self.mode, self.reverse,
+                               node_order=node_order, **self.build_kwargs)
+        y = plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag, form=self.form)
+        return self.out(self.norm(y).reshape(x.size(0), -1))
+
+    def kernel_inputs(self, x: Tensor, dag: LineDAG,
+                      edge_attr: Optional[Tensor] = None) -> tuple[Tensor, ...]:
+        """Query, key, value and the four gates that this layer feeds to :func:`plstm_dag`."""
+        h, k, v = self.heads, self.key_dim, self.value_dim
+        query, key, value = self.qkv(x).split([h * k, h * k, h * v], dim=-1)
+        query, key, value = query.view(-1, h, k), key.view(-1, h, k), value.view(-1, h, v)
+        if self.scale_qk:
+            query = query * k ** -0.5
+        node_gate = self.node_gates(x).view(-1, 4, h)
+        src, dst = dag.line_index
+        source, mark = node_gate[dag.tail, 0], node_gate[dag.head, 1]
+        tau = node_gate[dag.tail[dst], 3]
+        if self.edge_gates is not None:
+            edge_gate = self.edge_gates(self.dag_edge_features(edge_attr, dag)).view(-1, 4, h)
+            source = source + edge_gate[:, 0]
+            mark = mark + edge_gate[:, 1]
+            tau = tau + edge_gate[src, 2] + edge_gate[dst, 3]
+        elif edge_attr is not None:
+            raise ValueError("edge_attr was given but the layer has edge_dim=None")
+        transition = self.p_normalize(tau, dag) if self.mode == "P" else torch.tanh(tau)
+        return (query, key, value, torch.sigmoid(source), transition, torch.sigmoid(mark),
+                torch.sigmoid(node_gate[:, 2]))
+
+    def dag_edge_features(self, edge_attr: Optional[Tensor], dag: LineDAG) -> Tensor:
+        if edge_attr is None:
+            raise ValueError(f"the layer has edge_dim={self.edge_dim} but no edge_attr was given")
+        if edge_attr.dim() == 1:
+            edge_attr = edge_attr.unsqueeze(-1)
+        if dag.num_edges and int(dag.edge_id.min()) < 0:
+            raise ValueError("this line DAG was built from explicit edges (edge_id = -1), so edge "
+                             "features cannot be mapped onto its DAG edges")
+        return edge_attr[dag.edge_id].to(self.edge_gates.weight.dtype)
+
+    def p_normalize(self, tau: Tensor, dag: LineDAG) -> Tensor:
+        group = dag.line_index[0] if self.p_norm == "out" else dag.line_index[1]
+        total = tau.new_zeros(dag.num_edges, self.heads).index_add_(0, group, tau.abs())
+        return tau / (P_NORM_ALPHA + total[group])
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+                f"heads={self.heads}, mode={self.mode}"
+                + (", reverse=True" if self.reverse else "")
+                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "") + ")")

@@ -1,0 +1,93 @@
+"""The pLSTM kernel on DAGs: ``plstm_dag`` (level-parallel forms) and its sequential oracle."""
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+
+from ...structure import LineDAG
+from .dense import plstm_dag_dense
+from .reference import plstm_dag_reference
+from .state import plstm_dag_state
+
+Form = Literal["auto", "dense", "state"]
+FORMS: dict[str, Callable[..., Tensor]] = {"dense": plstm_dag_dense, "state": plstm_dag_state}
+
+#: Graphs up to this many DAG edges run in the dense per-graph form under ``form="auto"``.
+#: Above it the E² matrices of the dense form cost more than the K·V cell states (measured in
+#: ``experiments/bench_layer.py``).
+DENSE_MAX_EDGES = 256
+
+
+def check_shapes(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transition: Tensor,
+                 mark: Tensor, direct: Tensor, line_dag: LineDAG) -> None:
+    n, e, l = line_dag.num_nodes, line_dag.num_edges, line_dag.num_line_edges
+    if query.dim() != 3:
+        raise ValueError(f"query must be [N, H, K], got {list(query.shape)}")
+    h, k = query.shape[1:]
+    expected = {"query": (n, h, k), "key": (n, h, k), "value": (n, h, value.size(-1)),
+                "source": (e, h), "transition": (l, h), "mark": (e, h), "direct": (n, h)}
+    given = {"query": query, "key": key, "value": value, "source": source,
+             "transition": transition, "mark": mark, "direct": direct}
+    for name, tensor in given.items():
+        if tuple(tensor.shape) != expected[name]:
+            raise ValueError(f"{name} must have shape {list(expected[name])} for a line DAG with "
+                             f"N={n} nodes, E={e} DAG edges, L={l} line edges and H={h} heads; "
+                             f"got {list(tensor.shape)}")
+
+
+def choose_form(line_dag: LineDAG) -> str:
+    cached = line_dag.cache.get("auto_form")
+    if cached is None:
+        if line_dag.num_edges == 0:
+            largest = 0
+        elif line_dag.batch is None:
+            largest = line_dag.num_edges
+        else:
+            largest = int(torch.bincount(line_dag.batch[line_dag.tail]).max())
+        cached = "dense" if largest <= DENSE_MAX_EDGES else "state"
+        line_dag.cache["auto_form"] = cached
+    return cached
+
+
+def plstm_dag(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transition: Tensor,
+              mark: Tensor, direct: Tensor, line_dag: LineDAG, *, form: Form = "auto") -> Tensor:
+    r"""The pLSTM recurrence on a (batch of) DAG(s), all graphs' levels at once (SPEC §2).
+
+    .. math::
+        C_e = \sum_{e' \to e} T_{e'\to e}\, C_{e'} + S_e\, k_{t(e)} v_{t(e)}^\top, \qquad
+        y_n = \sum_{h(e) = n} M_e\, C_e^\top q_n + D_n\, (q_n \cdot k_n)\, v_n
+
+    No :math:`1/\sqrt{K}` factor is applied. The recurrence runs in float32 (float64 stays
+    float64) even under autocast; the result has the dtype of ``query``.
+
+    Args:
+        query, key: ``[N, H, K]``.
+        value: ``[N, H, V]``.
+        source, mark: ``[E, H]`` gates of the DAG edges (``line_dag.dag_edge_index`` order).
+        transition: ``[L, H]`` gates of the line edges (``line_dag.line_index`` order).
+        direct: ``[N, H]``.
+        line_dag: the structure (:class:`~plstm_geometric.structure.LineDAG`).
+        form: ``"dense"`` (per-graph closed form, for small graphs), ``"state"`` (level loop
+            over cell states, memory O(E·H·K·V)) or ``"auto"`` (dense when every graph has at
+            most :data:`DENSE_MAX_EDGES` DAG edges).
+
+    Returns:
+        ``[N, H, V]``.
+    """
+    check_shapes(query, key, value, source, transition, mark, direct, line_dag)
+    if form == "auto":
+        form = choose_form(line_dag)
+    if form not in FORMS:
+        raise ValueError(f"form must be 'auto', 'dense' or 'state', got {form!r}")
+    out_dtype = query.dtype
+    work = torch.float64 if out_dtype == torch.float64 else torch.float32
+    inputs = [t.to(work) for t in (query, key, value, source, transition, mark, direct)]
+    with torch.autocast(device_type=query.device.type, enabled=False):
+        out = FORMS[form](*inputs, line_dag)
+    return out.to(out_dtype)
+
+
+__all__ = ["plstm_dag", "plstm_dag_reference", "plstm_dag_dense", "plstm_dag_state",
+           "DENSE_MAX_EDGES"]

@@ -1,0 +1,4 @@
+"""PyG transforms."""
+from .line_dag import AddLineDAG
+
+__all__ = ["AddLineDAG"]

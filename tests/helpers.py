@@ -1,0 +1,73 @@
+"""Shared test utilities: random graphs, molecules, paths to the offline data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PLSTM_SHARED", REPO.parent / "shared"))
+GOLDEN = SHARED / "golden"
+
+# The first 20 single-fragment HIV.csv molecules with 5–40 atoms (../shared/datasets/moleculenet).
+HIV_SMILES = [
+    "CCC1=[O+][Cu-3]2([O+]=C(CC)C1)[O+]=C(CC)CC(CC)=[O+]2",
+    "C(=Cc1ccccc1)C1=[O+][Cu-3]2([O+]=C(C=Cc3ccccc3)CC(c3ccccc3)=[O+]2)[O+]=C(c2ccccc2)C1",
+    "CC(=O)N1c2ccccc2Sc2c1ccc1ccccc21", "Nc1ccc(C=Cc2ccc(N)cc2S(=O)(=O)O)c(S(=O)(=O)O)c1",
+    "O=S(=O)(O)CCS(=O)(=O)O", "CCOP(=O)(Nc1cccc(Cl)c1)OCC", "O=C(O)c1ccccc1O",
+    "CC1=C2C(=COC(C)C2C)C(O)=C(C(=O)O)C1=O",
+    "O=[N+]([O-])c1ccc(SSc2ccc([N+](=O)[O-])cc2[N+](=O)[O-])c([N+](=O)[O-])c1",
+    "O=[N+]([O-])c1ccccc1SSc1ccccc1[N+](=O)[O-]", "CC(C)(CCC(=O)O)CCC(=O)O",
+    "O=C(O)Cc1ccc(SSc2ccc(CC(=O)O)cc2)cc1", "O=C(O)c1ccccc1SSc1ccccc1C(=O)O", "Sc1cccc2c(S)cccc12",
+    "CCOP(N)(=O)c1ccccc1", "NNP(=S)(NN)c1ccccc1", "O=P(Nc1ccccc1)(Nc1ccccc1)Nc1ccccc1",
+    "O=C1C(O)=C(CCCc2ccc(Oc3ccccc3)cc2)C(=O)c2ccccc21",
+    "CC(C)N(C(C)C)P(=O)(OP(=O)(c1ccc([N+](=O)[O-])cc1)N(C(C)C)C(C)C)c1ccc([N+](=O)[O-])cc1",
+    "c1ccc2c(c1)Sc1ccccc1S2",
+]
+
+
+def molecule(smiles: str) -> Data:
+    """OGB featurisation (``smiles2graph``) as float tensors."""
+    from ogb.utils import smiles2graph
+
+    graph = smiles2graph(smiles)
+    return Data(x=torch.tensor(graph["node_feat"]).float(),
+                edge_index=torch.tensor(graph["edge_index"]),
+                edge_attr=torch.tensor(graph["edge_feat"]).float(), smiles=smiles)
+
+
+def random_graph(num_nodes: int, p: float, generator: torch.Generator) -> Tensor:
+    """Undirected Erdős–Rényi graph as a PyG ``edge_index`` with both directions."""
+    if num_nodes < 2:
+        return torch.empty(2, 0, dtype=torch.long)
+    row, col = torch.triu_indices(num_nodes, num_nodes, offset=1)
+    keep = torch.rand(row.numel(), generator=generator) < p
+    row, col = row[keep], col[keep]
+    return torch.stack([torch.cat([row, col]), torch.cat([col, row])])
+
+
+def grid_graph(mx: int, my: int) -> Tensor:
+    """Undirected mx×my grid, node index x·my + y."""
+    idx = torch.arange(mx * my).view(mx, my)
+    right = torch.stack([idx[:-1].reshape(-1), idx[1:].reshape(-1)])
+    down = torch.stack([idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)])
+    edges = torch.cat([right, down], 1)
+    return torch.cat([edges, edges.flip(0)], 1)
+
+
+def path_graph(n: int) -> Tensor:
+    a = torch.arange(n - 1)
+    return torch.stack([torch.cat([a, a + 1]), torch.cat([a + 1, a])])
+
+
+def kernel_inputs(num_nodes: int, num_edges: int, num_line: int, heads: int = 2, k: int = 3,
+                  v: int = 4, dtype: torch.dtype = torch.float64, seed: int = 0) -> list[Tensor]:
+    """Random ``plstm_dag`` inputs; gates in (0, 1) / (−1, 1) like the layer's."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
+    return [r(num_nodes, heads, k), r(num_nodes, heads, k), r(num_nodes, heads, v),
+            torch.sigmoid(r(num_edges, heads)), torch.tanh(r(num_line, heads)),
+            torch.sigmoid(r(num_edges, heads)), torch.sigmoid(r(num_nodes, heads))]
