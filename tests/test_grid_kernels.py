@@ -110,12 +110,14 @@ def test_gradcheck_plstm_2d(drop_dl):
 
 
 def test_recurrence_runs_in_float32_for_half_inputs():
+    """bf16 inputs: the recurrence runs in float32, only the result is rounded to bf16."""
     inputs = [t.to(torch.bfloat16) for t in random_2d(1, 4, 4, 1, 2, 2, seed=1)]
     out = plstm_2d(*inputs)
-    assert out.dtype == torch.float32
-    q, k, v, *g = random_1d(1, 5, 1, 2, 2, seed=1)
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, plstm_2d(*[t.float() for t in inputs]).to(torch.bfloat16))
+    q, k, v, *g = [t.float() for t in random_1d(1, 5, 1, 2, 2, seed=1)]
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert plstm_1d(q.float(), k.float(), v.float(), *[t.float() for t in g]).dtype == torch.float32
+        assert plstm_1d(q, k, v, *g).dtype == torch.float32
 
 
 def test_bad_inputs_raise_value_error():

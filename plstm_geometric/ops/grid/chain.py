@@ -45,7 +45,8 @@ def plstm_1d(
     zero transitions are exact.
 
     No :math:`K^{-1/2}` scaling is applied; layers do that. The recurrence runs in
-    float32 (float64 if any input is float64) with autocast disabled.
+    float32 (float64 if any input is float64) with autocast disabled; the result
+    has the dtype of ``query``.
 
     Args:
         query (torch.Tensor): Queries :math:`q_t`.
@@ -70,9 +71,10 @@ def plstm_1d(
     check_chunk_size(chunk_size)
     dtype = compute_dtype(query, key, value, source, transition, mark, direct)
     with torch.autocast(device_type=query.device.type, enabled=False):
-        return _plstm_1d(*(t.to(dtype) for t in
-                           (query, key, value, source, transition, mark, direct)),
-                         chunk_size=chunk_size)
+        out = _plstm_1d(*(t.to(dtype) for t in
+                          (query, key, value, source, transition, mark, direct)),
+                        chunk_size=chunk_size)
+    return out.to(query.dtype)
 
 
 def _plstm_1d(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transition: Tensor,

@@ -55,7 +55,8 @@ def plstm_2d(
     wavefront (:math:`n_x + n_y - 1` sequential steps).
 
     No :math:`K^{-1/2}` scaling is applied; layers do that. The recurrence runs in
-    float32 (float64 if any input is float64) with autocast disabled.
+    float32 (float64 if any input is float64) with autocast disabled; the result
+    has the dtype of ``query``.
 
     Args:
         query (torch.Tensor): Queries.
@@ -100,7 +101,7 @@ def plstm_2d(
         if dims:
             inputs = tuple(t.flip(dims) for t in inputs)
         out = _plstm_2d(*inputs, chunk_size=chunk_size)
-        return out.flip(dims) if dims else out
+    return (out.flip(dims) if dims else out).to(query.dtype)
 
 
 def _morton(c: int, device: torch.device) -> Tensor:
