@@ -1,0 +1,13 @@
+r"""pLSTM kernels on regular grids (SPEC §5).
+
+:func:`plstm_1d` (chain) and :func:`plstm_2d` (image grid) compute the same
+numbers as :func:`plstm_geometric.ops.dag.plstm_dag` on the corresponding DAG,
+as a handful of batched einsums over a hierarchy of blocks instead of a level
+loop. :func:`plstm_1d_reference` / :func:`plstm_2d_reference` are the
+sequential recurrences with identical signatures.
+"""
+from plstm_geometric.ops.grid.chain import plstm_1d
+from plstm_geometric.ops.grid.grid2d import plstm_2d
+from plstm_geometric.ops.grid.reference import plstm_1d_reference, plstm_2d_reference
+
+__all__ = ["plstm_1d", "plstm_2d", "plstm_1d_reference", "plstm_2d_reference"]

@@ -1,0 +1,105 @@
+r"""Obviously-correct sequential pLSTM recurrences on chains and grids.
+
+These loops follow SPEC §2/§5 line by line and serve as the readable reference
+that the log-depth kernels in :mod:`~plstm_geometric.ops.grid.chain` and
+:mod:`~plstm_geometric.ops.grid.grid2d` are tested against. They have the same
+signatures as the fast kernels and are slow (one Python step per node).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from plstm_geometric.ops.grid._checks import check_1d, check_2d
+
+
+def plstm_1d_reference(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    source: Tensor,
+    transition: Tensor,
+    mark: Tensor,
+    direct: Tensor,
+) -> Tensor:
+    r"""Sequential pLSTM on the chain :math:`0 \to 1 \to \dots \to T-1`.
+
+    .. math::
+        C_t = T_t C_{t-1} + S_t k_t v_t^\top, \qquad
+        y_t = M_t C_{t-1}^\top q_t + D_t (q_t \cdot k_t) v_t
+
+    with :math:`C_{-1} = 0`. Same signature and shapes as
+    :func:`~plstm_geometric.ops.grid.plstm_1d`.
+    """
+    check_1d(query, key, value, source, transition, mark, direct)
+    B, T, H, K = query.shape
+    V = value.shape[-1]
+    state = query.new_zeros(B, H, K, V)
+    out = []
+    for t in range(T):
+        q, k, v = query[:, t], key[:, t], value[:, t]
+        y = mark[:, t, :, None] * torch.einsum("bhkv,bhk->bhv", state, q)
+        y = y + (direct[:, t] * (q * k).sum(-1))[..., None] * v
+        out.append(y)
+        state = (transition[:, t, :, None, None] * state
+                 + source[:, t, :, None, None] * k[..., :, None] * v[..., None, :])
+    return torch.stack(out, dim=1)
+
+
+def plstm_2d_reference(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    source_r: Tensor,
+    source_d: Tensor,
+    trans_rl: Tensor,
+    trans_ru: Optional[Tensor],
+    trans_dl: Optional[Tensor],
+    trans_du: Tensor,
+    mark_l: Tensor,
+    mark_u: Tensor,
+    direct: Tensor,
+) -> Tensor:
+    r"""Sequential pLSTM on the 2D grid DAG (right edges along ``x``, down edges along ``y``).
+
+    With :math:`R_{x,y}` the state of the right edge :math:`(x,y)\to(x+1,y)` and
+    :math:`D_{x,y}` the state of the down edge :math:`(x,y)\to(x,y+1)`:
+
+    .. math::
+        R_{x,y} &= T^{rl} R_{x-1,y} + T^{ru} D_{x,y-1} + S^r k v^\top \\
+        D_{x,y} &= T^{dl} R_{x-1,y} + T^{du} D_{x,y-1} + S^d k v^\top \\
+        y_{x,y} &= M^l R_{x-1,y}^\top q + M^u D_{x,y-1}^\top q + D (q\cdot k) v
+
+    (all gates at node :math:`(x, y)`). Same signature and shapes as
+    :func:`~plstm_geometric.ops.grid.plstm_2d`.
+    """
+    check_2d(query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl,
+             trans_du, mark_l, mark_u, direct)
+    B, X, Y, H, K = query.shape
+    V = value.shape[-1]
+    zero = query.new_zeros(B, H, K, V)
+    right: dict[tuple[int, int], Tensor] = {}
+    down: dict[tuple[int, int], Tensor] = {}
+    out = query.new_zeros(B, X, Y, H, V)
+
+    def g(gate: Optional[Tensor], x: int, y: int) -> Tensor:
+        if gate is None:
+            return query.new_zeros(B, H, 1, 1)
+        return gate[:, x, y, :, None, None]
+
+    for x in range(X):
+        for y in range(Y):
+            q, k, v = query[:, x, y], key[:, x, y], value[:, x, y]
+            r_in = right.get((x - 1, y), zero)
+            d_in = down.get((x, y - 1), zero)
+            kv = k[..., :, None] * v[..., None, :]
+            read = g(mark_l, x, y) * r_in + g(mark_u, x, y) * d_in
+            out[:, x, y] = (torch.einsum("bhkv,bhk->bhv", read, q)
+                            + (direct[:, x, y] * (q * k).sum(-1))[..., None] * v)
+            right[(x, y)] = (g(trans_rl, x, y) * r_in + g(trans_ru, x, y) * d_in
+                             + g(source_r, x, y) * kv)
+            down[(x, y)] = (g(trans_dl, x, y) * r_in + g(trans_du, x, y) * d_in
+                            + g(source_d, x, y) * kv)
+    return out
