@@ -169,7 +169,7 @@ def cmd_bench(args) -> None:
         per_step = sum(times) / len(times)
         params = sum(p.numel() for p in model.parameters())
         print(f"{args.dataset} {name}: {params:,} parameters, {per_step * 1000:.1f} ms per training "
-              f"step (batch {args.batch_size}, {len(times)} steps), ~{per_step * len(loader):.0f} s "
+              f"step (batch {args.batch_size}, {len(times)} steps), ~{per_step * len(loader):.1f} s "
               f"per epoch of {len(train)} graphs on {device}")
 
 

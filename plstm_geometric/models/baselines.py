@@ -9,7 +9,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn import GINConv, GINEConv, global_add_pool, global_mean_pool
 
-from .encoders import EdgeEncoder, NodeEncoder
+from .encoders import EdgeEncoder, NodeEncoder, batch_vector
 
 
 def _mlp(channels: int) -> torch.nn.Sequential:
@@ -99,10 +99,8 @@ class GINNet(torch.nn.Module):
                         layer.reset_parameters()
 
     def forward(self, data: Data) -> Tensor:
-        edge_index, batch = data.edge_index, data.batch
-        if batch is None:
-            batch = torch.zeros(data.num_nodes, dtype=torch.long, device=edge_index.device)
-        num_graphs = data.num_graphs
+        edge_index = data.edge_index
+        batch, num_graphs = batch_vector(data)
         h = self.node_encoder(data.x)
         vn = self.vn_embedding.weight.expand(num_graphs, -1) if self.virtual_node else None
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 from torch_geometric.utils import degree
+
+
+def batch_vector(data) -> Tuple[Tensor, int]:
+    """``(batch, num_graphs)`` of a mini-batch, or of a single graph (all zeros, 1)."""
+    if data.batch is None:
+        return torch.zeros(data.num_nodes, dtype=torch.long, device=data.edge_index.device), 1
+    return data.batch, data.num_graphs
 
 
 class NodeEncoder(torch.nn.Module):

@@ -10,7 +10,7 @@ from torch_geometric.nn import global_mean_pool
 
 from ..nn import PLSTMBlock
 from ..structure import LineDAGData
-from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder
+from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder, batch_vector
 
 
 class PLSTMNet(torch.nn.Module):
@@ -76,9 +76,8 @@ class PLSTMNet(torch.nn.Module):
                 layer.reset_parameters()
 
     def forward(self, data: Data) -> Tensor:
-        x, edge_index, batch = data.x, data.edge_index, data.batch
-        if batch is None:
-            batch = torch.zeros(data.num_nodes, dtype=torch.long, device=edge_index.device)
+        x, edge_index = data.x, data.edge_index
+        batch, num_graphs = batch_vector(data)
         h = self.node_encoder(x)
         h = h + self.degree_encoding(edge_index, h.size(0))
         edge_attr = self.edge_encoder(h, edge_index, data.get("edge_attr"))
@@ -86,7 +85,7 @@ class PLSTMNet(torch.nn.Module):
         node_order = data.get("node_order")
         for block in self.blocks:
             h = block(h, edge_index, edge_attr, batch, line_dag=line_dag, node_order=node_order)
-        return self.head(global_mean_pool(self.norm(h), batch, size=data.num_graphs))
+        return self.head(global_mean_pool(self.norm(h), batch, size=num_graphs))
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.out_channels}, hidden_channels="

@@ -310,6 +310,7 @@ def run(cfg: TrainConfig) -> dict:
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
+    cfg.orientation = resolve_orientation(cfg.orientation, cfg.dataset not in TU, cfg.dataset)
     out = cfg.out_dir
     config_path = osp.join(out, "config.json")
     if info.is_main:
@@ -325,7 +326,6 @@ def run(cfg: TrainConfig) -> dict:
     # Rank 0 builds the dataset caches first; the others then read them.
     if not info.is_main:
         info.barrier()
-    cfg.orientation = resolve_orientation(cfg.orientation, cfg.dataset not in TU, cfg.dataset)
     task = load_task(cfg.dataset, cfg.root, structure_transform(cfg.model, cfg.orientation),
                      download=cfg.download, log=cfg.progress and info.is_main)
     if info.is_main:

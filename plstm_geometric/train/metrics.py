@@ -36,7 +36,8 @@ def compute_metrics(task: str, y_true: Tensor, y_pred: Tensor,
 
         out = {"rocauc": _per_task(y_true, y_pred, roc_auc_score),
                "ap": _per_task(y_true, y_pred, average_precision_score)}
-        if ogb_name is not None:
+        # OGB's Evaluator raises when no task has both classes; ours then reports NaN.
+        if ogb_name is not None and not np.isnan(out["rocauc"]):
             from ogb.graphproppred import Evaluator
 
             evaluator = Evaluator(ogb_name)

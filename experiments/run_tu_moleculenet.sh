@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The TU (paper protocol, SPEC §7) and ESOL / FreeSolv rows of docs/results.md, exactly as run.
+# Data staged offline first:
+#   plstm-geometric prepare MUTAG --source ../shared/datasets/tudataset --root data   (also PTC_FM)
+#   plstm-geometric prepare esol --source ../shared/datasets/moleculenet --root data  (also freesolv)
+# One intra-op thread: on a shared 2-core CPU, torch's default thread pool spin-waits against
+# other processes and runs up to 10-100x slower.
+set -euo pipefail
+export OMP_NUM_THREADS=1
+PG="${PG:-plstm-geometric}"
+for ds in MUTAG PTC_FM; do
+  for model in gin gine plstm; do
+    $PG train --dataset $ds --model $model --epochs 100 --batch-size 64 --lr 1e-3 \
+      --root data --out runs/$ds-$model --no-download --no-progress --resume
+  done
+done
+for ds in esol freesolv; do
+  for model in gin gine plstm; do
+    $PG train --dataset $ds --model $model --epochs 100 --batch-size 32 --lr 1e-3 --seeds 3 \
+      --root data --out runs/$ds-$model --no-download --no-progress --resume
+  done
+done
