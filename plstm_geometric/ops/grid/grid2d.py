@@ -236,7 +236,7 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
     diagonals, order = [], []
     for d in range(nx + ny - 1):
         lo, hi = max(0, d - ny + 1), min(d, nx - 1)
-        diagonals.append((len(order), lo, hi))
+        diagonals.append((lo, hi))
         order.extend(x * ny + d - x for x in range(lo, hi + 1))
     order_t = torch.tensor(order, device=tb.device)
 
@@ -246,13 +246,17 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
     q, k, v, tb, sb, mb = map(by_diagonal, (q, k, v, tb, sb, mb))
     # Sources onto out-borders: sum_m sb[j, m] k_m v_m^T.
     kv = (sb[..., None] * k[..., None, :, :]).transpose(-1, -2) @ v[..., None, :, :]
+    # One split per tensor: slicing per step would make autograd zero-fill a
+    # full-size gradient for every diagonal.
+    sizes = [hi - lo + 1 for lo, hi in diagonals]
+    tb_d, kv_d = tb.split(sizes, dim=2), kv.split(sizes, dim=2)
     zero = kv.new_zeros(B, H, 1, c, *kv.shape[-2:])
     incoming = [torch.cat([zero, zero], dim=-3)]
     right_out = bottom_out = zero
     prev_lo = 0
-    for start, lo, hi in diagonals:
+    for d, (lo, hi) in enumerate(diagonals):
         n = hi - lo + 1
-        if start > 0:
+        if d > 0:
             # One zero chunk on each side stands for neighbours outside the grid.
             padded_r = torch.cat([zero, right_out, zero], dim=2)
             padded_b = torch.cat([zero, bottom_out, zero], dim=2)
@@ -260,9 +264,8 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
                                        padded_b[:, :, lo - prev_lo + 1:lo - prev_lo + 1 + n]],
                                       dim=-3))
         c_in = incoming[-1]
-        c_out = ((tb[:, :, start:start + n] @ c_in.flatten(-2)).view_as(c_in)
-                 + kv[:, :, start:start + n])
-        right_out, bottom_out = c_out[..., :c, :, :], c_out[..., c:, :, :]
+        c_out = (tb_d[d] @ c_in.flatten(-2)).view_as(c_in) + kv_d[d]
+        right_out, bottom_out = c_out.split(c, dim=-3)
         prev_lo = lo
     c_in = torch.cat(incoming, dim=2)  # [B, H, chunks, 2c, K, V]
     # y_n += sum_i mb[n, i] C_i^T q_n
