@@ -48,6 +48,7 @@ class ArrowConfig:
     arrow_length: list[float] = field(default_factory=lambda: [15.0, 30.0])
     arrow_width: list[float] = field(default_factory=lambda: [2.0, 3.0])
     padding: float = 30.0
+    intersection_factor: float = 1.2
     train_samples: int = 12288
     test_samples: int = 1024
     epochs: int = 3
@@ -183,7 +184,7 @@ def run_arrow_pointing(command: str | None = None, **options) -> dict:
     torch.set_num_threads(cfg.threads)
     common = dict(object_scale=cfg.object_scale, radius=tuple(cfg.radius),
                   arrow_length=tuple(cfg.arrow_length), arrow_width=tuple(cfg.arrow_width),
-                  padding=cfg.padding)
+                  padding=cfg.padding, intersection_factor=cfg.intersection_factor)
     data = {"train": materialize(ArrowPointing(cfg.train_samples, cfg.image_size,
                                                seed=cfg.data_seed, **common)),
             "test": {size: materialize(ArrowPointing(cfg.test_samples, size,

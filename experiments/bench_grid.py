@@ -70,6 +70,7 @@ def bench_size(size: int, args: argparse.Namespace) -> dict:
 
     runs = {f"plstm_2d[chunk={c}]": step(lambda c=c: plstm_2d(*grid_leaves, chunk_size=c),
                                           grid_leaves) for c in args.chunks}
+    runs["plstm_2d[auto]"] = step(lambda: plstm_2d(*grid_leaves), grid_leaves)
     runs["plstm_dag"] = step(lambda: plstm_dag(*dag_leaves, dag), dag_leaves)
     for fn in runs.values():  # warm-up
         fn()
@@ -80,17 +81,18 @@ def bench_size(size: int, args: argparse.Namespace) -> dict:
             fn()
             times[name].append(time.perf_counter() - t0)
     ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
-    best = min((n for n in ms if n.startswith("plstm_2d")), key=ms.get)
+    best = min((n for n in ms if n.startswith("plstm_2d[chunk")), key=ms.get)
     return dict(size=size, nodes_per_image=X * Y, dag_edges=E, line_edges=L,
                 structure_build_s=structure_s, ms=ms, best_grid=best,
                 dag_over_best_grid=ms["plstm_dag"] / ms[best],
+                dag_over_auto_grid=ms["plstm_dag"] / ms["plstm_2d[auto]"],
                 dag_over_grid={n: ms["plstm_dag"] / t for n, t in ms.items() if n != "plstm_dag"})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64])
-    parser.add_argument("--chunks", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--chunks", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--head-dim", type=int, default=16)
@@ -108,15 +110,17 @@ def main() -> None:
         rows.append(bench_size(size, args))
         r = rows[-1]
         print(f"{size}x{size}: " + ", ".join(f"{n} {t:.1f} ms" for n, t in r["ms"].items())
-              + f" -> plstm_dag / {r['best_grid']} = {r['dag_over_best_grid']:.2f}x", flush=True)
+              + f" -> plstm_dag / {r['best_grid']} = {r['dag_over_best_grid']:.2f}x, "
+              f"plstm_dag / plstm_2d[auto] = {r['dag_over_auto_grid']:.2f}x", flush=True)
 
     print(f"\nforward+backward, batch {args.batch_size}, {args.heads} heads, K=V={args.head_dim}, "
           f"float32, {torch.get_num_threads()} threads (median of {args.repeats})")
     names = list(rows[0]["ms"])
-    print(f"{'grid':>7s} " + " ".join(f"{n:>20s}" for n in names) + f" {'dag/best grid':>14s}")
+    print(f"{'grid':>7s} " + " ".join(f"{n:>20s}" for n in names)
+          + f" {'dag/best grid':>14s} {'dag/auto grid':>14s}")
     for r in rows:
         print(f"{r['size']:>4d}^2 " + " ".join(f"{r['ms'][n]:17.1f} ms" for n in names)
-              + f" {r['dag_over_best_grid']:13.2f}x")
+              + f" {r['dag_over_best_grid']:13.2f}x {r['dag_over_auto_grid']:13.2f}x")
     result = {"machine": {"platform": platform.platform(), "threads": torch.get_num_threads(),
                           "torch": torch.__version__},
               "setup": {"batch_size": args.batch_size, "heads": args.heads,

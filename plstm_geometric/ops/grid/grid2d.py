@@ -10,6 +10,11 @@ from torch import Tensor
 from plstm_geometric.ops.grid._checks import check_2d, check_chunk_size, compute_dtype
 from plstm_geometric.ops.grid.chain import _next_pow2
 
+#: ``chunk_size=None``: grids up to this side run as one chunk, larger ones in chunks of
+#: ``AUTO_CHUNK`` (measured on CPU, forward+backward, ``experiments/bench_grid.py``).
+AUTO_SINGLE_CHUNK = 8
+AUTO_CHUNK = 4
+
 
 def plstm_2d(
     query: Tensor,
@@ -26,7 +31,7 @@ def plstm_2d(
     direct: Tensor,
     *,
     flip: tuple[bool, bool] = (False, False),
-    chunk_size: int = 8,
+    chunk_size: Optional[int] = None,
 ) -> Tensor:
     r"""pLSTM on the 2D grid DAG in log-depth form.
 
@@ -78,7 +83,10 @@ def plstm_2d(
             Gates keep their meaning relative to the propagation direction and are
             still indexed by the node that owns them. (default: :obj:`(False, False)`)
         chunk_size (int, optional): Chunk side :math:`c`, a power of two; lowered
-            to the next power of two :math:`\geq \max(X, Y)`. (default: :obj:`8`)
+            to the next power of two :math:`\geq \max(X, Y)`. :obj:`None` picks one
+            chunk for grids up to :math:`8 \times 8` and :math:`c = 4` otherwise (the
+            fastest forward+backward in ``experiments/bench_grid.py`` on CPU).
+            (default: :obj:`None`)
 
     Shapes:
         - **input:** query/key :math:`(B, X, Y, H, K)`, value :math:`(B, X, Y, H, V)`,
@@ -87,6 +95,8 @@ def plstm_2d(
     """
     check_2d(query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du,
              mark_l, mark_u, direct)
+    if chunk_size is None:
+        chunk_size = AUTO_SINGLE_CHUNK if max(query.shape[1:3]) <= AUTO_SINGLE_CHUNK else AUTO_CHUNK
     check_chunk_size(chunk_size)
     if trans_ru is None:
         trans_ru = torch.zeros_like(trans_rl)
