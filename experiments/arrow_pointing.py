@@ -43,6 +43,12 @@ class ArrowConfig:
     image_size: int = 64
     patch_size: int = 8
     object_scale: float = 1 / 3
+    # Object sizes in pixels of the paper's 192 px canvas (multiplied by object_scale).
+    radius: list[float] = field(default_factory=lambda: [15.0, 30.0])
+    arrow_length: list[float] = field(default_factory=lambda: [15.0, 30.0])
+    arrow_width: list[float] = field(default_factory=lambda: [2.0, 3.0])
+    padding: float = 30.0
+    intersection_factor: float = 1.2
     train_samples: int = 12288
     test_samples: int = 1024
     epochs: int = 3
@@ -176,7 +182,9 @@ def run_arrow_pointing(command: str | None = None, **options) -> dict:
     """
     cfg = ArrowConfig(**options)
     torch.set_num_threads(cfg.threads)
-    common = dict(object_scale=cfg.object_scale)
+    common = dict(object_scale=cfg.object_scale, radius=tuple(cfg.radius),
+                  arrow_length=tuple(cfg.arrow_length), arrow_width=tuple(cfg.arrow_width),
+                  padding=cfg.padding, intersection_factor=cfg.intersection_factor)
     data = {"train": materialize(ArrowPointing(cfg.train_samples, cfg.image_size,
                                                seed=cfg.data_seed, **common)),
             "test": {size: materialize(ArrowPointing(cfg.test_samples, size,

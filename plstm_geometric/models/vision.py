@@ -73,7 +73,8 @@ class PLSTMVision(Module):
         dim (int, optional): Token width. (default: :obj:`64`)
         depth (int, optional): Number of (P, D) block pairs. (default: :obj:`2`)
         heads (int, optional): Heads per pLSTM layer. (default: :obj:`4`)
-        chunk_size (int, optional): Chunk side of the grid kernel. (default: :obj:`8`)
+        chunk_size (int, optional): Chunk side of the grid kernel; :obj:`None` lets
+            :func:`~plstm_geometric.ops.grid.plstm_2d` choose. (default: :obj:`None`)
 
     Shapes:
         - **input:** :math:`(B, C, H, W)`
@@ -82,7 +83,7 @@ class PLSTMVision(Module):
 
     def __init__(self, num_classes: int, image_size: int = 64, patch_size: int = 8,
                  in_channels: int = 3, dim: int = 64, depth: int = 2, heads: int = 4,
-                 chunk_size: int = 8) -> None:
+                 chunk_size: int | None = None) -> None:
         super().__init__()
         self.num_classes, self.image_size, self.patch_size = num_classes, image_size, patch_size
         self.dim, self.depth, self.heads = dim, depth, heads

@@ -57,7 +57,8 @@ class PLSTM2D(torch.nn.Module):
         mode (str, optional): ``"P"`` or ``"D"``. (default: :obj:`"P"`)
         orientations (int, optional): Number of orientations (1, 2 or 4): bit 0
             flips :math:`x`, bit 1 flips :math:`y`. (default: :obj:`4`)
-        chunk_size (int, optional): Chunk side of the grid kernel. (default: :obj:`8`)
+        chunk_size (int, optional): Chunk side of the grid kernel; :obj:`None` lets
+            :func:`~plstm_geometric.ops.grid.plstm_2d` choose. (default: :obj:`None`)
 
     Shapes:
         - **input:** :math:`(B, X, Y, F_{in})`
@@ -66,7 +67,7 @@ class PLSTM2D(torch.nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int | None = None, heads: int = 4,
                  head_dim: int | None = None, mode: str = "P", orientations: int = 4,
-                 chunk_size: int = 8) -> None:
+                 chunk_size: int | None = None) -> None:
         super().__init__()
         if mode not in ("P", "D"):
             raise ValueError(f"'mode' must be 'P' or 'D', got {mode!r}")

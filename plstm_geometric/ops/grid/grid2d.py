@@ -10,6 +10,11 @@ from torch import Tensor
 from plstm_geometric.ops.grid._checks import check_2d, check_chunk_size, compute_dtype
 from plstm_geometric.ops.grid.chain import _next_pow2
 
+#: ``chunk_size=None``: grids up to this side run as one chunk, larger ones in chunks of
+#: ``AUTO_CHUNK`` (measured on CPU, forward+backward, ``experiments/bench_grid.py``).
+AUTO_SINGLE_CHUNK = 8
+AUTO_CHUNK = 4
+
 
 def plstm_2d(
     query: Tensor,
@@ -26,7 +31,7 @@ def plstm_2d(
     direct: Tensor,
     *,
     flip: tuple[bool, bool] = (False, False),
-    chunk_size: int = 8,
+    chunk_size: Optional[int] = None,
 ) -> Tensor:
     r"""pLSTM on the 2D grid DAG in log-depth form.
 
@@ -78,7 +83,10 @@ def plstm_2d(
             Gates keep their meaning relative to the propagation direction and are
             still indexed by the node that owns them. (default: :obj:`(False, False)`)
         chunk_size (int, optional): Chunk side :math:`c`, a power of two; lowered
-            to the next power of two :math:`\geq \max(X, Y)`. (default: :obj:`8`)
+            to the next power of two :math:`\geq \max(X, Y)`. :obj:`None` picks one
+            chunk for grids up to :math:`8 \times 8` and :math:`c = 4` otherwise (the
+            fastest forward+backward in ``experiments/bench_grid.py`` on CPU).
+            (default: :obj:`None`)
 
     Shapes:
         - **input:** query/key :math:`(B, X, Y, H, K)`, value :math:`(B, X, Y, H, V)`,
@@ -87,6 +95,8 @@ def plstm_2d(
     """
     check_2d(query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du,
              mark_l, mark_u, direct)
+    if chunk_size is None:
+        chunk_size = AUTO_SINGLE_CHUNK if max(query.shape[1:3]) <= AUTO_SINGLE_CHUNK else AUTO_CHUNK
     check_chunk_size(chunk_size)
     if trans_ru is None:
         trans_ru = torch.zeros_like(trans_rl)
@@ -236,7 +246,7 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
     diagonals, order = [], []
     for d in range(nx + ny - 1):
         lo, hi = max(0, d - ny + 1), min(d, nx - 1)
-        diagonals.append((len(order), lo, hi))
+        diagonals.append((lo, hi))
         order.extend(x * ny + d - x for x in range(lo, hi + 1))
     order_t = torch.tensor(order, device=tb.device)
 
@@ -246,13 +256,17 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
     q, k, v, tb, sb, mb = map(by_diagonal, (q, k, v, tb, sb, mb))
     # Sources onto out-borders: sum_m sb[j, m] k_m v_m^T.
     kv = (sb[..., None] * k[..., None, :, :]).transpose(-1, -2) @ v[..., None, :, :]
+    # One split per tensor: slicing per step would make autograd zero-fill a
+    # full-size gradient for every diagonal.
+    sizes = [hi - lo + 1 for lo, hi in diagonals]
+    tb_d, kv_d = tb.split(sizes, dim=2), kv.split(sizes, dim=2)
     zero = kv.new_zeros(B, H, 1, c, *kv.shape[-2:])
     incoming = [torch.cat([zero, zero], dim=-3)]
     right_out = bottom_out = zero
     prev_lo = 0
-    for start, lo, hi in diagonals:
+    for d, (lo, hi) in enumerate(diagonals):
         n = hi - lo + 1
-        if start > 0:
+        if d > 0:
             # One zero chunk on each side stands for neighbours outside the grid.
             padded_r = torch.cat([zero, right_out, zero], dim=2)
             padded_b = torch.cat([zero, bottom_out, zero], dim=2)
@@ -260,9 +274,8 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
                                        padded_b[:, :, lo - prev_lo + 1:lo - prev_lo + 1 + n]],
                                       dim=-3))
         c_in = incoming[-1]
-        c_out = ((tb[:, :, start:start + n] @ c_in.flatten(-2)).view_as(c_in)
-                 + kv[:, :, start:start + n])
-        right_out, bottom_out = c_out[..., :c, :, :], c_out[..., c:, :, :]
+        c_out = (tb_d[d] @ c_in.flatten(-2)).view_as(c_in) + kv_d[d]
+        right_out, bottom_out = c_out.split(c, dim=-3)
         prev_lo = lo
     c_in = torch.cat(incoming, dim=2)  # [B, H, chunks, 2c, K, V]
     # y_n += sum_i mb[n, i] C_i^T q_n
