@@ -14,7 +14,7 @@ pytest.importorskip("rdkit")
 pytest.importorskip("ogb")
 
 from plstm_geometric.cli import main  # noqa: E402
-from plstm_geometric.data import build_ogbg_molhiv, scaffold_split, stage_raw, write_ogb_mol_folder  # noqa: E402
+from plstm_geometric.data import scaffold_split, stage_raw, write_ogb_mol_folder  # noqa: E402
 
 SHARED = Path(os.environ.get("PLSTM_SHARED_DATASETS",
                              Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))

@@ -17,7 +17,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch

@@ -3,7 +3,6 @@ selection, exact resume, multi-process training, and the result files."""
 from __future__ import annotations
 
 import math
-import os
 import os.path as osp
 import random
 import shlex
