@@ -11,11 +11,8 @@ Prints a table and writes JSON (default ``experiments/results/bench_grid.json``)
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,6 +22,7 @@ import torch
 from plstm_geometric.ops.dag import plstm_dag
 from plstm_geometric.ops.grid import plstm_2d
 from plstm_geometric.structure import LineDAG
+from plstm_geometric.train.io import save_json
 
 
 def grid_edge_index(X: int, Y: int) -> torch.Tensor:
@@ -127,10 +125,7 @@ def main() -> None:
                         "head_dim": args.head_dim, "repeats": args.repeats,
                         "dtype": "float32", "pass": "forward+backward"},
               "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=args.out.parent, delete=False, suffix=".tmp") as f:
-        json.dump(result, f, indent=2)
-    os.replace(f.name, args.out)
+    save_json(result, str(args.out))
     print(f"wrote {args.out}")
 
 

@@ -9,11 +9,9 @@ Prints a table and writes JSON (default ``experiments/results/bench_layer.json``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,6 +21,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import GINEConv
 
 from plstm_geometric import AddLineDAG, PLSTMConv, plstm_dag, plstm_dag_reference
+from plstm_geometric.train.io import save_json
 
 DEFAULT_CSV = Path(os.environ.get("PLSTM_SHARED", Path(__file__).resolve().parents[2] / "shared")
                    ) / "datasets" / "moleculenet" / "HIV.csv"
@@ -175,10 +174,7 @@ def main() -> None:
     print(f"layer per molecule: batched {result['layer_ms_per_molecule']['PLSTMConv (batched)']:.4f}"
           f" ms vs one-graph-at-a-time reference {layer_reference_ms:.2f} ms -> "
           f"{result['layer_ms_per_molecule']['speedup']:.0f}x")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=args.out.parent, delete=False, suffix=".tmp") as f:
-        json.dump(result, f, indent=2)
-    os.replace(f.name, args.out)
+    save_json(result, str(args.out))
     print(f"wrote {args.out}")
 
 

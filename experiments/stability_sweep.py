@@ -10,14 +10,12 @@ paths and grows exponentially. Writes ``experiments/results/stability.json`` and
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from plstm_geometric import LineDAG, PLSTMConv, plstm_dag
+from plstm_geometric.train.io import save_json
 
 
 def grid(side: int) -> torch.Tensor:
@@ -60,10 +58,7 @@ def main() -> None:
         print(f"{r['graph']:14s} {r['nodes']:6d} {r['P']:10.3f} {r['D']:10.3f} "
               f"{'' if ctrl is None else format(ctrl, '14.3e')}")
     out = Path(__file__).parent / "results" / "stability.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp") as f:
-        json.dump(rows, f, indent=2)
-    os.replace(f.name, out)
+    save_json(rows, str(out))
 
 
 if __name__ == "__main__":
