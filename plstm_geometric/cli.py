@@ -23,6 +23,10 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download; a missing dataset is an error naming the expected files")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="intra-op CPU threads (default: %(default)s; graph batches are many small "
+                        "kernels, and on a shared CPU torch's default pool spin-waits; raise it "
+                        "on a dedicated many-core machine, 0 keeps torch's default)")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -175,6 +179,10 @@ def cmd_bench(args) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", 0) > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     {"train": cmd_train, "evaluate": cmd_evaluate, "prepare": cmd_prepare,
      "bench": cmd_bench}[args.command](args)
 
