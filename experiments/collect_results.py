@@ -59,7 +59,7 @@ def main(folders):
         best = "/".join(map(str, sorted({r["best_epoch"] for r in runs}))) if len(runs) == 1 else "per run"
         seconds = statistics.mean(r["seconds_per_epoch"] for r in runs)
         cells = [config["dataset"], config["model"] + (" +VN" if config.get("virtual_node") else ""),
-                 str(len(runs)), epochs, best, f"{seconds:.0f}",
+                 str(len(runs)), epochs, best, f"{seconds:.1f}",
                  f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]
         cells += [f"{k[5:]} {fmt([r[k] for r in runs])}" for k in keys]
         print("| " + " | ".join(cells) + f" | `{command}` |")
