@@ -1,30 +1,68 @@
-"""Print the docs/results.md rows from the runs' summary.json files (never edit numbers by hand).
+"""Print the docs/results.md rows from the runs' result files (never edit numbers by hand).
 
     python experiments/collect_results.py runs/MUTAG-gin runs/MUTAG-plstm ...
+
+Finished runs are read from summary.json. A run stopped by the time budget (no summary.json)
+is read from its metrics.csv: best validation epoch so far, marked "(stopped)".
 """
+import csv
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
+from plstm_geometric.data.datasets import MOLECULENET, TU
 
-def fmt(mean: float, std: float, runs: int) -> str:
-    if math.isnan(mean):
+
+def primary_metric(dataset: str) -> str:
+    if dataset in TU:
+        return "accuracy"
+    if dataset == "ogbg-molpcba":
+        return "ap"
+    regression = dataset == "chembl2321810" or MOLECULENET.get(dataset, ("", "", ""))[2] == "regression"
+    return "rmse" if regression else "rocauc"
+
+
+def fmt(values) -> str:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
         return "n/a"
-    return f"{mean:.4f} ± {std:.4f}" if runs > 1 else f"{mean:.4f}"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.pstdev(values):.4f}"
+
+
+def partial_runs(folder: Path, metric: str):
+    runs = []
+    for path in sorted(folder.glob("seed*/metrics.csv")):
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(open(path))]
+        sign = -1 if metric in ("rmse", "mae") else 1
+        best = max(rows, key=lambda r: sign * r[f"valid_{metric}"])
+        runs.append({**best, "best_epoch": int(best["epoch"]), "epochs_run": len(rows),
+                     "seconds_per_epoch": statistics.mean(r["epoch_seconds"] for r in rows)})
+    return runs
 
 
 def main(folders):
     for folder in map(Path, folders):
-        summary = json.loads((folder / "summary.json").read_text())
-        runs = summary["runs"]
-        metrics = [k for k in summary["mean"] if k.startswith("test_")]
-        epochs = sorted({r["epochs_run"] for r in runs})
-        seconds = sum(r["seconds_per_epoch"] for r in runs) / len(runs)
-        cells = [summary["dataset"], summary["model"], str(len(runs)), "/".join(map(str, epochs)),
-                 f"{seconds:.1f}"] + [f"{k[5:]} {fmt(summary['mean'][k], summary['std'][k], len(runs))}"
-                                      for k in metrics] + [f"`{summary['command']}`"]
-        print("| " + " | ".join(cells) + " |")
+        config = json.loads((folder / "config.json").read_text())
+        metric = primary_metric(config["dataset"])
+        if (folder / "summary.json").exists():
+            summary = json.loads((folder / "summary.json").read_text())
+            runs, command, note = summary["runs"], summary["command"], ""
+        else:
+            runs, command = partial_runs(folder, metric), config["command"]
+            note = f" (stopped; {config['epochs']} scheduled)"
+        keys = [k for k in runs[0] if k.startswith("test_")]
+        epochs = "/".join(map(str, sorted({r["epochs_run"] for r in runs}))) + note
+        best = "/".join(map(str, sorted({r["best_epoch"] for r in runs}))) if len(runs) == 1 else "per run"
+        seconds = statistics.mean(r["seconds_per_epoch"] for r in runs)
+        cells = [config["dataset"], config["model"] + (" +VN" if config.get("virtual_node") else ""),
+                 str(len(runs)), epochs, best, f"{seconds:.1f}",
+                 f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]
+        cells += [f"{k[5:]} {fmt([r[k] for r in runs])}" for k in keys]
+        print("| " + " | ".join(cells) + f" | `{command}` |")
 
 
 if __name__ == "__main__":

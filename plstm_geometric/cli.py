@@ -23,6 +23,16 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download; a missing dataset is an error naming the expected files")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="intra-op CPU threads (default: %(default)s; graph batches are many small "
+                        "kernels, and on a shared CPU torch's default pool spin-waits; raise it "
+                        "on a dedicated many-core machine, 0 keeps torch's default)")
+
+
+def _add_line_dag_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--line-dag", choices=("cached", "on-the-fly"), default="cached",
+                   help="pLSTM structures: precomputed per graph and cached with the dataset, or "
+                        "built per mini-batch (faster for large datasets without a cache)")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -36,6 +46,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--orientation", choices=("smiles", "index"),
                    help="pLSTM DAG orientation: canonical-SMILES atom order (default for "
                         "molecules) or node index (the paper's; default for TU)")
+    _add_line_dag_arg(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="plstm,gin", help="comma-separated (default: %(default)s)")
     p.add_argument("--steps", type=int, default=20, help="timed training steps (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64)
+    _add_line_dag_arg(p)
     _add_data_args(p)
     return parser
 
@@ -101,8 +113,8 @@ def cmd_evaluate(args) -> None:
     ckpt = load_torch(args.checkpoint)
     cfg = ckpt["config"]
     device = resolve_device(args.device)
-    task = load_task(cfg["dataset"], args.root, structure_transform(cfg["model"], cfg["orientation"]),
-                     download=args.download)
+    transform = structure_transform(cfg["model"], cfg["orientation"], cfg.get("line_dag", "cached"))
+    task = load_task(cfg["dataset"], args.root, transform, download=args.download)
     model = build_model(ckpt["model_name"], ckpt["model_kwargs"]).to(device)
     model.load_state_dict(ckpt["model"])
     objective = Objective(task.task, **ckpt["objective"])
@@ -144,7 +156,7 @@ def cmd_bench(args) -> None:
     for name in args.models.split(","):
         check_model(name)
         orientation = resolve_orientation(None, args.dataset not in TU, args.dataset)
-        task = load_task(args.dataset, args.root, structure_transform(name, orientation),
+        task = load_task(args.dataset, args.root, structure_transform(name, orientation, args.line_dag),
                          download=args.download)
         train = task.dataset[task.folds[0]["train"]]
         objective = Objective.fit(task, train)
@@ -175,6 +187,10 @@ def cmd_bench(args) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", 0) > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     {"train": cmd_train, "evaluate": cmd_evaluate, "prepare": cmd_prepare,
      "bench": cmd_bench}[args.command](args)
 

@@ -28,15 +28,21 @@ def resolve_orientation(orientation: Optional[str], has_smiles: bool, dataset: s
     return orientation
 
 
-def structure_transform(model: str, orientation: str) -> Optional[Callable]:
-    """The ``pre_transform`` a model needs: node order (if any), then the line DAGs."""
+def structure_transform(model: str, orientation: str, line_dag: str = "cached") -> Optional[Callable]:
+    """The ``pre_transform`` a model needs: node order (if any), then the line DAGs, unless
+    ``line_dag="on-the-fly"``: then the layers build them per mini-batch, which is vectorised
+    over the batch's graphs and, with the per-graph :class:`AddLineDAG`, measured ~19x cheaper
+    than precomputing them graph by graph (0.23 s for a batch of 64 molhiv graphs vs 68 ms each)."""
     if model != "plstm":
         return None
+    if line_dag not in ("cached", "on-the-fly"):
+        raise SystemExit(f"unknown --line-dag {line_dag!r}; valid: cached, on-the-fly")
     from ..transforms import AddLineDAG
     from ..transforms.node_order import CanonicalSmilesOrder
 
     steps = [CanonicalSmilesOrder()] if orientation == "smiles" else []
-    return Compose(steps + [AddLineDAG()])
+    steps += [AddLineDAG()] if line_dag == "cached" else []
+    return Compose(steps) if steps else None
 
 
 def model_kwargs(model: str, task: GraphTask, sample, hidden: Optional[int] = None,

@@ -53,6 +53,7 @@ class TrainConfig:
     virtual_node: bool = False
     pool: Optional[str] = None
     orientation: Optional[str] = None
+    line_dag: str = "cached"
     limit: Optional[int] = None
     device: str = "auto"
     resume: bool = False
@@ -325,7 +326,8 @@ def run(cfg: TrainConfig) -> dict:
     # Rank 0 builds the dataset caches first; the others then read them.
     if not info.is_main:
         info.barrier()
-    task = load_task(cfg.dataset, cfg.root, structure_transform(cfg.model, cfg.orientation),
+    task = load_task(cfg.dataset, cfg.root,
+                     structure_transform(cfg.model, cfg.orientation, cfg.line_dag),
                      download=cfg.download, log=cfg.progress and info.is_main)
     if info.is_main:
         info.barrier()
