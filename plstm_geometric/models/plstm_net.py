@@ -1,0 +1,92 @@
+"""``PLSTMNet``: pLSTM for graph-level property prediction (SPEC §4, "Model")."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+from torch_geometric.nn import global_mean_pool
+
+from ..nn import PLSTMBlock
+from ..structure import LineDAGData
+from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder, batch_vector
+
+
+class PLSTMNet(torch.nn.Module):
+    r"""Graph property prediction with pLSTM blocks, from the `"pLSTM: parallelizable Linear
+    Source Transition Mark networks" <https://arxiv.org/abs/2506.11997>`_ paper.
+
+    .. math::
+        h^{(0)} = \mathrm{Enc}(x) + \mathrm{SinDeg}(\deg), \quad
+        h^{(i+1)} = \mathrm{Block}_i(h^{(i)}, \mathrm{Enc}_e(\varepsilon)), \quad
+        \hat{y} = \mathrm{MLP}\big(\mathrm{mean}_n\,\mathrm{RMSNorm}(h^{(B)}_n)\big)
+
+    Each block is a P layer then a D layer; block :math:`i` runs on the forward DAG when
+    :math:`i` is even and on the reverse DAG when odd. The DAG is oriented by
+    ``data.node_order`` when the graph carries one (e.g. from
+    :class:`~plstm_geometric.transforms.node_order.CanonicalSmilesOrder`), else by node index.
+    Graphs from :class:`~plstm_geometric.transforms.AddLineDAG` bring precomputed structures.
+
+    Args:
+        out_channels (int): Outputs per graph.
+        hidden_channels (int, optional): Width. (default: :obj:`96`)
+        num_blocks (int, optional): Number of blocks. (default: :obj:`2`)
+        heads (int, optional): pLSTM heads. (default: :obj:`4`)
+        in_channels (int, optional): Node feature size; unused with ``ogb_features``.
+            (default: :obj:`None`)
+        edge_dim (int, optional): Edge feature size; :obj:`None` means edges take the mean of
+            their endpoint features. Unused with ``ogb_features``. (default: :obj:`None`)
+        ogb_features (bool, optional): Inputs are OGB's integer atom / bond features (use
+            ``AtomEncoder`` / ``BondEncoder``). (default: :obj:`False`)
+        mlp_ratio (float, optional): Block MLP width factor. (default: :obj:`4.0`)
+        dropout (float, optional): Dropout in blocks and head. (default: :obj:`0.0`)
+
+    Shapes:
+        - **input:** a :class:`~torch_geometric.data.Batch` with ``x`` :math:`(N, F)`,
+          ``edge_index`` :math:`(2, E)`, optional ``edge_attr`` :math:`(E, D)`, ``batch``
+          :math:`(N)`, optional ``node_order`` :math:`(N)`
+        - **output:** :math:`(G, \text{out\_channels})`
+    """
+
+    def __init__(self, out_channels: int, hidden_channels: int = 96, num_blocks: int = 2,
+                 heads: int = 4, in_channels: Optional[int] = None, edge_dim: Optional[int] = None,
+                 ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        self.out_channels, self.hidden_channels = out_channels, hidden_channels
+        self.num_blocks, self.heads, self.dropout = num_blocks, heads, dropout
+        self.node_encoder = NodeEncoder(hidden_channels, in_channels, ogb_features)
+        self.edge_encoder = EdgeEncoder(hidden_channels, edge_dim, ogb_features)
+        self.degree_encoding = DegreeEncoding(hidden_channels)
+        self.blocks = torch.nn.ModuleList(
+            PLSTMBlock(hidden_channels, heads, edge_dim=hidden_channels, reverse=i % 2 == 1,
+                       mlp_ratio=mlp_ratio, dropout=dropout) for i in range(num_blocks))
+        self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
+        self.head = torch.nn.Sequential(
+            torch.nn.Linear(hidden_channels, hidden_channels), torch.nn.GELU(),
+            torch.nn.Dropout(dropout), torch.nn.Linear(hidden_channels, out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in (self.node_encoder, self.edge_encoder, self.degree_encoding, *self.blocks,
+                       self.norm):
+            module.reset_parameters()
+        for layer in self.head:
+            if hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+
+    def forward(self, data: Data) -> Tensor:
+        x, edge_index = data.x, data.edge_index
+        batch, num_graphs = batch_vector(data)
+        h = self.node_encoder(x)
+        h = h + self.degree_encoding(edge_index, h.size(0))
+        edge_attr = self.edge_encoder(h, edge_index, data.get("edge_attr"))
+        line_dag = data if isinstance(data, LineDAGData) else None
+        node_order = data.get("node_order")
+        for block in self.blocks:
+            h = block(h, edge_index, edge_attr, batch, line_dag=line_dag, node_order=node_order)
+        return self.head(global_mean_pool(self.norm(h), batch, size=num_graphs))
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.out_channels}, hidden_channels="
+                f"{self.hidden_channels}, num_blocks={self.num_blocks}, heads={self.heads})")

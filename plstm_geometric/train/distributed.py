@@ -1,0 +1,107 @@
+"""Multi-process training with ``torchrun``: process group, global-batch sampler, gathering."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator, List
+
+import torch
+import torch.distributed as dist
+from torch.utils.data.distributed import DistributedSampler
+
+
+@dataclass
+class DistInfo:
+    """Where this process stands: ``rank`` of ``world_size`` (1 without ``torchrun``)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def init_distributed(device_type: str) -> DistInfo:
+    """Joins the process group that ``torchrun`` describes in the environment (gloo on CPU,
+    NCCL on GPU); a plain ``python`` launch gives a single-process :class:`DistInfo`."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    return info
+
+
+class GlobalBatchSampler(DistributedSampler):
+    """A :class:`DistributedSampler` whose ranks split every *global* batch; iterate it as a
+    ``batch_sampler``.
+
+    Each epoch shuffles the indices with ``seed + epoch``, cuts them into global batches of
+    ``batch_size`` and gives rank ``r`` the ``r``-th of ``W`` near-equal contiguous slices of each. So ``W`` processes
+    see exactly the batches one process with ``batch_size`` sees, which, with the loss weighting
+    of the training loop, makes multi-process training reproduce single-process training. A last
+    global batch smaller than ``W`` would leave a rank without data, so it is dropped when
+    ``W > 1``.
+
+    Args:
+        num_samples_total (int): Dataset size.
+        batch_size (int): Global batch size.
+        info (DistInfo): This process's rank and world size.
+        seed (int): Shuffling seed.
+        shuffle (bool, optional): Shuffle each epoch. (default: :obj:`True`)
+    """
+
+    def __init__(self, num_samples_total: int, batch_size: int, info: DistInfo, seed: int,
+                 shuffle: bool = True):
+        super().__init__(range(num_samples_total), num_replicas=info.world_size, rank=info.rank,
+                         shuffle=shuffle, seed=seed)
+        self.total, self.batch_size = num_samples_total, batch_size
+
+    def _batches(self) -> List[List[int]]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.total, generator=g).tolist()
+        else:
+            order = list(range(self.total))
+        out = []
+        for start in range(0, self.total, self.batch_size):
+            batch = order[start:start + self.batch_size]
+            if len(batch) < self.num_replicas:
+                break
+            n, r, w = len(batch), self.rank, self.num_replicas
+            out.append(batch[r * n // w:(r + 1) * n // w])
+        return out
+
+    def __iter__(self) -> Iterator[List[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum over processes (identity for a single process)."""
+    if info.enabled:
+        values = values.clone()
+        dist.all_reduce(values)
+    return values
+
+
+def gather_objects(obj, info: DistInfo) -> list:
+    """``[obj of rank 0, obj of rank 1, ...]`` on every process."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out

@@ -1,0 +1,61 @@
+"""Atomic file writes: a run killed mid-write never leaves a truncated checkpoint or table."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from typing import Any, Dict, List
+
+import torch
+
+
+def _atomic(path: str, write) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_torch(obj: Any, path: str) -> None:
+    _atomic(path, lambda f: torch.save(obj, f))
+
+
+def save_text(text: str, path: str) -> None:
+    save_text_bytes(text.encode(), path)
+
+
+def save_text_bytes(data: bytes, path: str) -> None:
+    _atomic(path, lambda f: f.write(data))
+
+
+def save_json(obj: Any, path: str) -> None:
+    save_text(json.dumps(obj, indent=2) + "\n", path)
+
+
+def save_csv(rows: List[Dict[str, Any]], path: str) -> None:
+    import io
+
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    save_text(buf.getvalue(), path)
+
+
+def load_torch(path: str) -> Any:
+    # Our own checkpoints hold RNG states and plain config dicts next to tensors.
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,344 @@
+"""The training loop shared by every model and dataset: seeds × folds, best-validation
+selection, exact resume, multi-process training, and the result files."""
+from __future__ import annotations
+
+import math
+import os.path as osp
+import random
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch_geometric.loader import DataLoader
+
+from ..data.datasets import DEFAULT_DATASET, TU, GraphTask, check_name, load_task
+from . import io
+from .distributed import DistInfo, GlobalBatchSampler, all_reduce_sum, gather_objects, init_distributed
+from .factory import (build_model, check_model, model_kwargs, resolve_orientation,
+                      structure_transform)
+from .metrics import compute_metrics
+from .results import plot_curves, summarise
+
+# Hyper-parameters that define a run; --resume refuses an output folder made with others.
+_IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "warmup",
+             "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
+             "orientation", "limit")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``plstm-geometric train`` takes; see ``plstm-geometric train --help``."""
+
+    dataset: str = DEFAULT_DATASET
+    model: str = "plstm"
+    root: str = "data"
+    out: Optional[str] = None
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    clip: float = 1.0
+    seeds: int = 1
+    folds: Optional[int] = None
+    hidden: Optional[int] = None
+    layers: Optional[int] = None
+    heads: int = 4
+    dropout: Optional[float] = None
+    virtual_node: bool = False
+    pool: Optional[str] = None
+    orientation: Optional[str] = None
+    limit: Optional[int] = None
+    device: str = "auto"
+    resume: bool = False
+    stop_after: Optional[int] = None
+    download: bool = True
+    progress: bool = True
+    command: str = field(default_factory=lambda: shlex.join(["plstm-geometric"] + sys.argv[1:]))
+
+    @property
+    def out_dir(self) -> str:
+        return self.out or osp.join("runs", f"{self.dataset}-{self.model}")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise SystemExit(f"unknown device {name!r}; valid: auto, cpu, cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda, but torch sees no CUDA GPU")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def cosine_warmup(total_steps: int, warmup_steps: int):
+    """LR factor: linear warm-up over ``warmup_steps``, then cosine decay to zero."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+class Objective:
+    """Loss and output scaling of a task. Regression targets are standardised with the training
+    mean / std (predictions are mapped back before scoring); binary labels may be NaN (missing)."""
+
+    def __init__(self, task: str, mean: Optional[torch.Tensor] = None,
+                 std: Optional[torch.Tensor] = None):
+        self.task, self.mean, self.std = task, mean, std
+
+    @classmethod
+    def fit(cls, task: GraphTask, train_set) -> "Objective":
+        if task.task != "regression":
+            return cls(task.task)
+        y = torch.cat([d.y for d in train_set]).float()
+        return cls(task.task, y.mean(0), y.std(0).clamp_min(1e-6))
+
+    def loss_sum(self, out: torch.Tensor, y: torch.Tensor):
+        """(sum of per-label losses, number of labels) of a batch."""
+        if self.task == "multiclass":
+            y = y.view(-1)
+            return F.cross_entropy(out, y, reduction="sum"), y.numel()
+        y = y.float().view(out.shape)
+        mask = ~torch.isnan(y)
+        if self.task == "regression":
+            target = (y - self.mean.to(y.device)) / self.std.to(y.device)
+            loss = F.mse_loss(out[mask], target[mask], reduction="sum")
+        else:
+            loss = F.binary_cross_entropy_with_logits(out[mask], y[mask], reduction="sum")
+        return loss, int(mask.sum())
+
+    def prediction(self, out: torch.Tensor) -> torch.Tensor:
+        if self.task == "regression":
+            return out * self.std.to(out.device) + self.mean.to(out.device)
+        return out
+
+    def state(self) -> dict:
+        return {"mean": self.mean, "std": self.std}
+
+    def load_state(self, state: dict) -> None:
+        self.mean, self.std = state["mean"], state["std"]
+
+
+def _autocast(device: torch.device):
+    # bf16 on GPU only; the pLSTM recurrence itself keeps float32 inside the op.
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def train_epoch(model, loader, optimizer, scheduler, objective: Objective, device, clip: float,
+                info: DistInfo, bar=None) -> float:
+    """One pass over ``loader``; returns the mean loss per label over all processes.
+
+    Each process weights its summed loss by ``world_size / global label count`` so that DDP's
+    gradient average equals the gradient of the global batch mean, also when processes hold
+    different numbers of labels."""
+    model.train()
+    total = torch.zeros(2, dtype=torch.float64)
+    for batch in loader:
+        batch = batch.to(device)
+        with _autocast(device):
+            out = model(batch)
+        loss_sum, count = objective.loss_sum(out.float(), batch.y)
+        global_count = all_reduce_sum(torch.tensor([float(count)]), info).item()
+        loss = loss_sum * info.world_size / max(global_count, 1.0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        scheduler.step()
+        total += torch.tensor([loss_sum.item(), count], dtype=torch.float64)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum.item() / max(count, 1):.4f}")
+    total = all_reduce_sum(total, info)
+    return float(total[0] / total[1].clamp_min(1))
+
+
+@torch.no_grad()
+def evaluate(model, dataset, index: torch.Tensor, objective: Objective, task: GraphTask, device,
+             batch_size: int, info: DistInfo = DistInfo()) -> Dict[str, float]:
+    """Metrics of ``model`` on ``dataset[index]``; processes score interleaved shards and every
+    process gets the metrics of the whole set."""
+    model.eval()
+    shard = index[info.rank::info.world_size]
+    preds, ys = [], []
+    for batch in DataLoader(dataset[shard], batch_size=batch_size):
+        batch = batch.to(device)
+        with _autocast(device):
+            out = model(batch)
+        preds.append(objective.prediction(out.float()).cpu())
+        ys.append(batch.y.cpu())
+    parts = gather_objects((torch.cat(preds), torch.cat(ys)) if preds else None, info)
+    parts = [p for p in parts if p is not None]
+    pred, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    if task.task != "multiclass":
+        y = y.view(pred.shape)
+    return compute_metrics(task.task, y, pred, task.ogb_name)
+
+
+def _run_name(seed: int, fold: int, num_folds: int) -> str:
+    return f"seed{seed}" + (f"-fold{fold}" if num_folds > 1 else "")
+
+
+def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: str,
+              device: torch.device, info: DistInfo, kwargs: dict) -> dict:
+    """Trains one (seed, fold); returns its summary (best epoch, metrics, seconds per epoch)."""
+    split = task.folds[fold]
+    if cfg.limit:
+        split = {k: v[:cfg.limit] for k, v in split.items()}
+    train_set = task.dataset[split["train"]]
+    objective = Objective.fit(task, train_set)
+    seed_everything(seed)
+    model = build_model(cfg.model, kwargs).to(device)
+    ddp_model = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+                 if info.enabled else model)
+    sampler = GlobalBatchSampler(len(train_set), cfg.batch_size, info, seed)
+    loader = DataLoader(train_set, batch_sampler=sampler)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * len(sampler)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_warmup(steps, max(1, round(cfg.warmup * steps))))
+    history: List[dict] = []
+    best: Optional[dict] = None
+    start = 1
+    last_path, best_path = osp.join(run_dir, "last.pt"), osp.join(run_dir, "best.pt")
+    if cfg.resume and osp.exists(last_path):
+        ckpt = io.load_torch(last_path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        objective.load_state(ckpt["objective"])
+        history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
+        set_rng_state(ckpt["rng"][info.rank] if isinstance(ckpt["rng"], list) else ckpt["rng"])
+    sign = 1.0 if task.higher_is_better else -1.0
+    from tqdm.auto import tqdm
+
+    show = cfg.progress and info.is_main
+    epochs_bar = tqdm(total=cfg.epochs, initial=start - 1, desc=f"{task.name} {cfg.model} "
+                      f"{osp.basename(run_dir)}", unit="epoch", disable=not show)
+    for epoch in range(start, cfg.epochs + 1):
+        if cfg.stop_after is not None and epoch > cfg.stop_after:
+            break
+        sampler.set_epoch(epoch)
+        tic = time.perf_counter()
+        with tqdm(total=len(sampler), desc=f"epoch {epoch}", unit="batch", leave=False,
+                  disable=not show) as bar:
+            loss = train_epoch(ddp_model, loader, optimizer, scheduler, objective, device,
+                               cfg.clip, info, bar)
+        seconds = time.perf_counter() - tic
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": loss,
+               "epoch_seconds": seconds}
+        for key in ("valid", "test"):
+            for name, value in evaluate(model, task.dataset, split[key], objective, task, device,
+                                        cfg.batch_size, info).items():
+                row[f"{key}_{name}"] = value
+        history.append(row)
+        score = row[f"valid_{task.metric}"]
+        improved = best is None or (not math.isnan(score) and sign * score > sign * best["score"])
+        if improved:
+            best = {"epoch": epoch, "score": score}
+        if info.is_main:
+            if improved:
+                io.save_torch({"model": model.state_dict(), "model_name": cfg.model,
+                               "model_kwargs": kwargs, "objective": objective.state(),
+                               "config": asdict(cfg), "fold": fold, "seed": seed, "epoch": epoch},
+                              best_path)
+            io.save_csv(history, osp.join(run_dir, "metrics.csv"))
+            io.save_json(history, osp.join(run_dir, "metrics.json"))
+        rngs = gather_objects(rng_state(), info)
+        if info.is_main:
+            io.save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), "objective": objective.state(),
+                           "history": history, "best": best, "epoch": epoch,
+                           "rng": rngs if info.enabled else rngs[0]}, last_path)
+        epochs_bar.update(1)
+        epochs_bar.set_postfix({f"valid_{task.metric}": f"{score:.4f}"})
+        info.barrier()
+    epochs_bar.close()
+    finished = bool(history) and history[-1]["epoch"] == cfg.epochs
+    best_row = history[best["epoch"] - 1] if best else {}
+    if info.is_main and history:
+        plot_curves({osp.basename(run_dir): history}, task.metric, osp.join(run_dir, "curve.png"))
+    return {"run": osp.basename(run_dir), "finished": finished, "best_epoch": best and best["epoch"],
+            "epochs_run": len(history),
+            "seconds_per_epoch": float(np.mean([r["epoch_seconds"] for r in history])) if history else float("nan"),
+            **{k: v for k, v in best_row.items() if k.startswith(("valid_", "test_"))},
+            "history": history}
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Runs ``cfg.seeds`` seeds × the dataset's folds (or the first ``cfg.folds``) and writes
+    ``results.md`` / ``summary.json`` / ``curves.png`` to ``cfg.out_dir``.
+
+    Returns:
+        The summary: per-run results and mean ± std of every metric.
+    """
+    cfg.dataset = check_name(cfg.dataset)
+    check_model(cfg.model)
+    device = resolve_device(cfg.device)
+    info = init_distributed(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    cfg.orientation = resolve_orientation(cfg.orientation, cfg.dataset not in TU, cfg.dataset)
+    out = cfg.out_dir
+    config_path = osp.join(out, "config.json")
+    if info.is_main:
+        if osp.exists(config_path):
+            old = io.load_json(config_path)
+            if not cfg.resume:
+                raise SystemExit(f"{out} already holds a run; pass --resume to continue it or "
+                                 f"choose another --out")
+            diff = [k for k in _IDENTITY if old.get(k) != getattr(cfg, k)]
+            if diff:
+                raise SystemExit(f"--resume: {out} was made with other settings: " + ", ".join(
+                    f"{k}={old.get(k)!r} (now {getattr(cfg, k)!r})" for k in diff))
+    # Rank 0 builds the dataset caches first; the others then read them.
+    if not info.is_main:
+        info.barrier()
+    task = load_task(cfg.dataset, cfg.root, structure_transform(cfg.model, cfg.orientation),
+                     download=cfg.download, log=cfg.progress and info.is_main)
+    if info.is_main:
+        info.barrier()
+        io.save_json(asdict(cfg), config_path)
+    kwargs = model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
+                          cfg.dropout, cfg.virtual_node, cfg.pool)
+    folds = range(min(cfg.folds or len(task.folds), len(task.folds)))
+    runs = []
+    for seed in range(cfg.seeds):
+        for fold in folds:
+            run_dir = osp.join(out, _run_name(seed, fold, len(task.folds)))
+            runs.append(train_one(cfg, task, fold, seed, run_dir, device, info, kwargs))
+    summary = summarise(cfg, task, runs, write=info.is_main)
+    if info.is_main:
+        plot_curves({r["run"]: r["history"] for r in runs}, task.metric, osp.join(out, "curves.png"))
+    return summary

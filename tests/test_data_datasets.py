@@ -1,0 +1,98 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("rdkit")
+pytest.importorskip("ogb")
+
+from torch_geometric.transforms import BaseTransform  # noqa: E402
+
+from plstm_geometric.data import DATASETS, load_task, stage_raw, transform_key, tu_folds  # noqa: E402
+
+SHARED = Path(os.environ.get("PLSTM_SHARED_DATASETS",
+                             Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
+needs_shared = pytest.mark.skipif(not SHARED.exists(),
+                                  reason=f"{SHARED} not found (set PLSTM_SHARED_DATASETS)")
+
+
+def test_offline_default_ships_with_rdkit(tmp_path):
+    task = load_task("chembl2321810", str(tmp_path), log=False)
+    assert len(task.dataset) == 1017 and task.task == "regression" and task.metric == "rmse"
+    sizes = {k: len(v) for k, v in task.folds[0].items()}
+    assert sizes == {"train": 813, "valid": 101, "test": 103}
+    assert torch.cat(list(task.folds[0].values())).unique().numel() == 1017
+    assert isinstance(task.dataset[0].smiles, str) and task.dataset[0].y.shape == (1, 1)
+
+
+def test_unknown_dataset_lists_valid_names(tmp_path):
+    with pytest.raises(SystemExit) as err:
+        load_task("zinc", str(tmp_path))
+    assert all(name in str(err.value) for name in DATASETS)
+
+
+def test_tu_folds_follow_the_paper_protocol():
+    y = torch.tensor([0] * 120 + [1] * 68)
+    folds = tu_folds(y)
+    assert len(folds) == 10
+    tests = torch.cat([f["test"] for f in folds])
+    assert tests.sort().values.tolist() == list(range(188))  # every graph tested exactly once
+    for f in folds:
+        assert abs(len(f["train"]) / len(f["valid"]) - 8) < 0.5  # 8:1 inside the training folds
+        assert not set(f["train"].tolist()) & set(f["valid"].tolist())
+        assert abs(y[f["test"]].float().mean() - 68 / 188) < 0.05  # stratified
+    assert all((a["test"] == b["test"]).all() for a, b in zip(folds, tu_folds(y)))  # seed 42
+
+
+@needs_shared
+def test_tu_and_moleculenet_from_a_staged_root(tmp_path):
+    stage_raw("MUTAG", str(SHARED / "tudataset"), str(tmp_path))
+    task = load_task("MUTAG", str(tmp_path), download=False, log=False)
+    assert len(task.dataset) == 188 and task.num_outputs == 2 and len(task.folds) == 10
+    stage_raw("bbbp", str(SHARED / "moleculenet"), str(tmp_path))  # from BBBP.orig.csv.gz
+    task = load_task("bbbp", str(tmp_path), download=False, log=False)
+    assert len(task.dataset) == 2039 and task.metric == "rocauc"  # 11 rows RDKit rejects
+
+
+@needs_shared
+def test_invalid_smiles_are_reported(tmp_path, capsys):
+    raw = tmp_path / "esol" / "raw"
+    raw.mkdir(parents=True)
+    lines = (SHARED / "moleculenet" / "delaney-processed.csv").read_text().splitlines()
+    bad = [line.rsplit(",", 1)[0] + ",C1CC(" for line in lines[1:4]]
+    (raw / "delaney-processed.csv").write_text("\n".join([lines[0]] + lines[4:40] + bad) + "\n")
+    task = load_task("esol", str(tmp_path), download=False)
+    assert len(task.dataset) == 36
+    out = capsys.readouterr().out
+    assert "ESOL: skipped 3 SMILES that RDKit cannot parse" in out and "row 36: 'C1CC('" in out
+
+
+def test_missing_roots_say_which_files_and_how(tmp_path):
+    with pytest.raises(SystemExit, match=r"PTC_FM/raw/PTC_FM_A.txt.*prepare PTC_FM --source"):
+        load_task("PTC_FM", str(tmp_path), download=False)
+    with pytest.raises(SystemExit, match=r"esol/raw/delaney-processed.csv.*prepare esol --source"):
+        load_task("esol", str(tmp_path), download=False)
+
+
+class Mark(BaseTransform):
+    def __init__(self, value):
+        self.value = value
+
+    def forward(self, data):
+        data.mark = torch.tensor([self.value])
+        return data
+
+    def __repr__(self):
+        return f"Mark({self.value})"
+
+
+def test_structure_cache_is_keyed_by_transform(tmp_path):
+    assert transform_key(Mark(1)) != transform_key(Mark(2))
+    first = load_task("chembl2321810", str(tmp_path), pre_transform=Mark(1), log=False)
+    second = load_task("chembl2321810", str(tmp_path), pre_transform=Mark(2), log=False)
+    assert first.dataset[0].mark.item() == 1 and second.dataset[0].mark.item() == 2
+    again = load_task("chembl2321810", str(tmp_path), pre_transform=Mark(1), log=False)
+    assert again.dataset[5].mark.item() == 1
+    cached = sorted(p.name for p in (tmp_path / "chembl2321810").iterdir() if p.name.startswith("processed_"))
+    assert len(cached) == 2

@@ -1,0 +1,88 @@
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
+
+pytest.importorskip("rdkit")
+pytest.importorskip("ogb")
+
+from rdkit import Chem  # noqa: E402
+
+from plstm_geometric.data import smiles_to_data  # noqa: E402
+from plstm_geometric.models import GINNet, PLSTMNet  # noqa: E402
+from plstm_geometric.transforms import AddLineDAG  # noqa: E402
+from plstm_geometric.transforms.node_order import CanonicalSmilesOrder, canonical_smiles_order  # noqa: E402
+
+MOLS = ["CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "OCC(O)C(O)C(O)C(O)CO",
+        "C[C@@H](O)[C@H](N)C(=O)O", "c1ccc2ccccc2c1"]
+
+
+def random_smiles(smiles: str, seed: int) -> str:
+    # A different atom numbering of the same molecule: RDKit writes it in a random atom order.
+    Chem.rdBase.SeedRandomNumberGenerator(seed)
+    return Chem.MolToSmiles(Chem.MolFromSmiles(smiles), doRandom=True, canonical=False)
+
+
+def test_plstm_net_shapes_and_repr():
+    batch = Batch.from_data_list([smiles_to_data(s) for s in MOLS])
+    model = PLSTMNet(3, hidden_channels=32, num_blocks=2, heads=4, ogb_features=True)
+    assert model(batch).shape == (len(MOLS), 3)
+    assert str(model) == "PLSTMNet(3, hidden_channels=32, num_blocks=2, heads=4)"
+    assert [b.reverse for b in model.blocks] == [False, True]
+
+
+def test_plstm_net_without_edge_features_and_cached_structures():
+    g = [Data(x=torch.randn(n, 5), edge_index=torch.tensor([[i for i in range(n - 1)] + [i + 1 for i in range(n - 1)],
+                                                             [i + 1 for i in range(n - 1)] + [i for i in range(n - 1)]]))
+         for n in (4, 6)]
+    torch.manual_seed(0)
+    model = PLSTMNet(2, hidden_channels=16, in_channels=5, edge_dim=None)
+    on_the_fly = model(Batch.from_data_list(g))
+    cached = model(next(iter(DataLoader([AddLineDAG()(d) for d in g], batch_size=2))))
+    torch.testing.assert_close(on_the_fly, cached)
+
+
+def test_canonical_order_differs_from_index_order_but_is_a_permutation():
+    rank, _ = canonical_smiles_order("OCC(=O)c1ccccc1", 10)
+    assert sorted(rank.tolist()) == list(range(10)) and rank.tolist() != list(range(10))
+
+
+@pytest.mark.parametrize("smiles", MOLS)
+def test_renumbering_atoms_leaves_prediction_unchanged(smiles):
+    torch.manual_seed(0)
+    model = PLSTMNet(1, hidden_channels=32, ogb_features=True).eval()
+    # Make gates and transitions non-trivial so that orientation matters.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    order = CanonicalSmilesOrder()
+    variants = [smiles] + [random_smiles(smiles, s) for s in range(1, 8)]
+    assert len(set(variants)) > 1
+    oriented = [model(order(smiles_to_data(v))).item() for v in variants]
+    assert max(oriented) - min(oriented) < 1e-4, oriented
+    by_index = [model(smiles_to_data(v)).item() for v in variants]
+    assert max(by_index) - min(by_index) > 1e-4  # the paper's index orientation does depend on it
+
+
+def test_canonical_chirality_does_not_flip_with_numbering():
+    variants = ["CN1CCC[C@H]1c1cccnc1", "c1(cccnc1)[C@@H]1CCCN1C"]
+    raw = [sorted(smiles_to_data(v).x[:, 1].tolist()) for v in variants]
+    assert raw[0] != raw[1]  # OGB's feature: CW in one numbering, CCW in the other
+    fixed = [sorted(CanonicalSmilesOrder()(smiles_to_data(v)).x[:, 1].tolist()) for v in variants]
+    assert fixed[0] == fixed[1]
+
+
+@pytest.mark.parametrize("edge,vn,pool", [(False, False, "mean"), (True, True, "sum"), (True, False, "mean")])
+def test_gin_baselines(edge, vn, pool):
+    batch = Batch.from_data_list([smiles_to_data(s) for s in MOLS])
+    model = GINNet(2, hidden_channels=16, num_layers=3, ogb_features=True, use_edge_attr=edge,
+                   virtual_node=vn, pool=pool)
+    assert model(batch).shape == (len(MOLS), 2)
+    assert str(model).startswith("GINENet" if edge else "GINNet")
+
+
+def test_gine_needs_edge_features():
+    with pytest.raises(ValueError, match="GINE needs edge features"):
+        GINNet(2, in_channels=4, use_edge_attr=True)
+    with pytest.raises(ValueError, match="pool"):
+        GINNet(2, in_channels=4, pool="max")
