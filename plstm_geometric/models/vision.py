@@ -4,8 +4,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Conv2d, Linear, Module, ModuleList, Parameter, RMSNorm, Sequential
+from torch.nn import Conv2d, Linear, Module, ModuleList, Parameter, RMSNorm
 
+from plstm_geometric.nn.block import MLP
 from plstm_geometric.nn.grid import PLSTM2D
 
 
@@ -36,18 +37,13 @@ class _PatchEmbedding(Module):
         return (x + pos).permute(0, 2, 3, 1)
 
 
-class _MLP(Sequential):
-    def __init__(self, dim: int, ratio: int = 4) -> None:
-        super().__init__(Linear(dim, ratio * dim), torch.nn.GELU(), Linear(ratio * dim, dim))
-
-
 class _GridBlock(Module):
     """Pre-norm residual block of SPEC §4 on a grid: ``x + mixer(norm x)``, then ``x + MLP(norm x)``."""
 
     def __init__(self, dim: int, mixer: Module) -> None:
         super().__init__()
         self.norm1, self.mixer = RMSNorm(dim, eps=1e-5), mixer
-        self.norm2, self.mlp = RMSNorm(dim, eps=1e-5), _MLP(dim)
+        self.norm2, self.mlp = RMSNorm(dim, eps=1e-5), MLP(dim, ratio=4, dropout=0.0)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.mixer(self.norm1(x))

@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Linear, Parameter
+from torch.nn import Linear
 
+from plstm_geometric.nn.norm import MultiHeadRMSNorm
 from plstm_geometric.ops.grid import plstm_2d
 
 #: Gate pre-activations per orientation and head, in the order of the gate projection.
@@ -89,7 +89,7 @@ class PLSTM2D(torch.nn.Module):
 
         self.qkv = Linear(in_channels, 3 * heads * head_dim)
         self.gates = Linear(in_channels, len(self.gate_names) * orientations * heads)
-        self.norm_weight = Parameter(torch.empty(heads, head_dim))
+        self.norm = MultiHeadRMSNorm(heads, head_dim)
         self.out = Linear(heads * head_dim, self.out_channels)
         self.reset_parameters()
 
@@ -103,7 +103,7 @@ class PLSTM2D(torch.nn.Module):
         bias = torch.tensor([_BIAS_INIT[n] for n in self.gate_names])
         with torch.no_grad():
             self.gates.bias.copy_(bias.repeat_interleave(self.orientations * self.heads))
-        torch.nn.init.ones_(self.norm_weight)
+        self.norm.reset_parameters()
 
     def _grid_gates(self, x: Tensor) -> list[Tensor | None]:
         """The nine kernel gates, each ``[B, X, Y, O, H]``."""
@@ -143,7 +143,7 @@ class PLSTM2D(torch.nn.Module):
         out = plstm_2d(stack(q, False), stack(k, False), stack(v, False),
                        *[None if g is None else stack(g, True) for g in gates],
                        chunk_size=self.chunk_size)
-        out = F.rms_norm(out, (K,), eps=1e-5) * self.norm_weight
+        out = self.norm(out)
         out = sum(o_out.flip(flips(o)) for o, o_out in enumerate(out.split(B)))
         return self.out(out.reshape(B, X, Y, H * K).to(x.dtype))
 
