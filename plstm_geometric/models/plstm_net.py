@@ -28,7 +28,7 @@ class PLSTMNet(torch.nn.Module):
     :class:`~plstm_geometric.transforms.node_order.CanonicalSmilesOrder`), else by node index.
     Graphs from :class:`~plstm_geometric.transforms.AddLineDAG` bring precomputed structures.
     The output projections of the pLSTM layers start at zero, so every block starts as the
-    identity plus its MLPs (see :meth:`reset_parameters`).
+    identity plus its MLPs (see :meth:`PLSTMBlock.reset_parameters`).
 
     Args:
         out_channels (int): Outputs per graph.
@@ -73,15 +73,6 @@ class PLSTMNet(torch.nn.Module):
         for module in (self.node_encoder, self.edge_encoder, self.degree_encoding, *self.blocks,
                        self.norm):
             module.reset_parameters()
-        # Every pLSTM layer starts as an identity branch (zero output projection). With the
-        # reference init, its gates are ~sigma(-5), so its output is tiny, and the per-head
-        # RMSNorm rescales that to unit size: each layer then adds a large, nearly
-        # node-independent vector to the residual stream. Measured on 64 MUTAG graphs (AdamW 1e-3,
-        # 120 full-batch steps): reference init stays at the class prior (loss 0.56), zero output
-        # projections fit (0.26), as do the blocks removed (0.29 at lr 1e-2).
-        for block in self.blocks:
-            for conv in block.convs:
-                torch.nn.init.zeros_(conv.out.weight)
         for layer in self.head:
             if hasattr(layer, "reset_parameters"):
                 layer.reset_parameters()

@@ -126,6 +126,9 @@ def test_block_runs_and_trains(molecules):
     loader = DataLoader([AddLineDAG()(d) for d in molecules[:8]], batch_size=8)
     batch = next(iter(loader))
     block = PLSTMBlock(9, heads=3, edge_dim=3, reverse=True)
+    assert all((conv.out.weight == 0).all() for conv in block.convs)
+    for conv in block.convs:  # a trained block: the pLSTM branches must reach the output
+        torch.nn.init.normal_(conv.out.weight)
     out = block(batch.x, batch.edge_index, batch.edge_attr, batch.batch, line_dag=batch)
     assert out.shape == batch.x.shape
     out.pow(2).mean().backward()
