@@ -1,4 +1,5 @@
 """PyG transforms."""
 from .line_dag import AddLineDAG
+from .node_order import CanonicalSmilesOrder
 
-__all__ = ["AddLineDAG"]
+__all__ = ["AddLineDAG", "CanonicalSmilesOrder"]
