@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
@@ -11,6 +12,9 @@ from torch_geometric.data import Data
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PLSTM_SHARED", REPO.parent / "shared"))
 GOLDEN = SHARED / "golden"
+SHARED_DATASETS = Path(os.environ.get("PLSTM_SHARED_DATASETS", SHARED / "datasets"))
+needs_shared_datasets = pytest.mark.skipif(
+    not SHARED_DATASETS.exists(), reason=f"{SHARED_DATASETS} not found (set PLSTM_SHARED_DATASETS)")
 
 # The first 20 single-fragment HIV.csv molecules with 5–40 atoms (../shared/datasets/moleculenet).
 HIV_SMILES = [

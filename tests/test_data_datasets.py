@@ -1,6 +1,3 @@
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -10,11 +7,8 @@ pytest.importorskip("ogb")
 from torch_geometric.transforms import BaseTransform  # noqa: E402
 
 from plstm_geometric.data import DATASETS, load_task, stage_raw, transform_key, tu_folds  # noqa: E402
+from helpers import SHARED_DATASETS, needs_shared_datasets  # noqa: E402
 
-SHARED = Path(os.environ.get("PLSTM_SHARED_DATASETS",
-                             Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
-needs_shared = pytest.mark.skipif(not SHARED.exists(),
-                                  reason=f"{SHARED} not found (set PLSTM_SHARED_DATASETS)")
 
 
 def test_offline_default_ships_with_rdkit(tmp_path):
@@ -45,21 +39,21 @@ def test_tu_folds_follow_the_paper_protocol():
     assert all((a["test"] == b["test"]).all() for a, b in zip(folds, tu_folds(y)))  # seed 42
 
 
-@needs_shared
+@needs_shared_datasets
 def test_tu_and_moleculenet_from_a_staged_root(tmp_path):
-    stage_raw("MUTAG", str(SHARED / "tudataset"), str(tmp_path))
+    stage_raw("MUTAG", str(SHARED_DATASETS / "tudataset"), str(tmp_path))
     task = load_task("MUTAG", str(tmp_path), download=False, log=False)
     assert len(task.dataset) == 188 and task.num_outputs == 2 and len(task.folds) == 10
-    stage_raw("bbbp", str(SHARED / "moleculenet"), str(tmp_path))  # from BBBP.orig.csv.gz
+    stage_raw("bbbp", str(SHARED_DATASETS / "moleculenet"), str(tmp_path))  # from BBBP.orig.csv.gz
     task = load_task("bbbp", str(tmp_path), download=False, log=False)
     assert len(task.dataset) == 2039 and task.metric == "rocauc"  # 11 rows RDKit rejects
 
 
-@needs_shared
+@needs_shared_datasets
 def test_invalid_smiles_are_reported(tmp_path, capsys):
     raw = tmp_path / "esol" / "raw"
     raw.mkdir(parents=True)
-    lines = (SHARED / "moleculenet" / "delaney-processed.csv").read_text().splitlines()
+    lines = (SHARED_DATASETS / "moleculenet" / "delaney-processed.csv").read_text().splitlines()
     bad = [line.rsplit(",", 1)[0] + ",C1CC(" for line in lines[1:4]]
     (raw / "delaney-processed.csv").write_text("\n".join([lines[0]] + lines[4:40] + bad) + "\n")
     task = load_task("esol", str(tmp_path), download=False)

@@ -2,7 +2,6 @@
 (~15 s); the full 41,127-graph build (~1 min, plus OGB's own processing) runs only when
 PLSTM_FULL_BUILD=1."""
 import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,10 +11,9 @@ pytest.importorskip("ogb")
 
 from plstm_geometric.data import build_ogbg_molhiv, load_task, scaffold_split, smiles_to_data  # noqa: E402
 from plstm_geometric.data.ogb import MOLHIV_NUM_GRAPHS, MOLHIV_SPLIT_SIZES, load_ogb  # noqa: E402
+from helpers import SHARED_DATASETS  # noqa: E402
 
-SHARED = Path(os.environ.get("PLSTM_SHARED_DATASETS",
-                             Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
-HIV = SHARED / "moleculenet" / "HIV.csv"
+HIV = SHARED_DATASETS / "moleculenet" / "HIV.csv"
 needs_hiv = pytest.mark.skipif(not HIV.exists(), reason=f"{HIV} not found (set PLSTM_SHARED_DATASETS)")
 REJECTED_ROWS = [137, 987, 12882, 18293, 30784, 30785, 35728]
 

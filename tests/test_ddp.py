@@ -16,17 +16,17 @@ pytest.importorskip("rdkit")
 pytest.importorskip("ogb")
 
 import torch.distributed as dist  # noqa: E402
+from helpers import SHARED_DATASETS, needs_shared_datasets  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PLSTM_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason=f"{SHARED} not found (set PLSTM_SHARED_DATASETS)")
+@needs_shared_datasets
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
 def test_two_processes_match_one(tmp_path):
     raw = tmp_path / "data" / "esol" / "raw"
     raw.mkdir(parents=True)
-    lines = (SHARED / "moleculenet" / "delaney-processed.csv").read_text().splitlines()
+    lines = (SHARED_DATASETS / "moleculenet" / "delaney-processed.csv").read_text().splitlines()
     # 61 molecules: 48 training graphs in 6 global batches (5 x 9, then 3); each splits 4 / 5
     # or 1 / 2 between the processes, which exercises the loss weighting of unequal shards.
     (raw / "delaney-processed.csv").write_text("\n".join(lines[:62]) + "\n")

@@ -2,7 +2,6 @@
 result files and exact resume."""
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,8 @@ pytest.importorskip("ogb")
 
 from plstm_geometric.cli import main  # noqa: E402
 from plstm_geometric.data import scaffold_split, stage_raw, write_ogb_mol_folder  # noqa: E402
+from helpers import SHARED_DATASETS, needs_shared_datasets  # noqa: E402
 
-SHARED = Path(os.environ.get("PLSTM_SHARED_DATASETS",
-                             Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
-needs_shared = pytest.mark.skipif(not SHARED.exists(),
-                                  reason=f"{SHARED} not found (set PLSTM_SHARED_DATASETS)")
 SMALL = ["--hidden", "16", "--layers", "2", "--epochs", "2", "--batch-size", "16", "--no-progress",
          "--no-download"]
 
@@ -32,7 +28,7 @@ def rows(path):
 def small_esol(root: Path, n: int = 60) -> None:
     raw = root / "esol" / "raw"
     raw.mkdir(parents=True)
-    lines = (SHARED / "moleculenet" / "delaney-processed.csv").read_text().splitlines()
+    lines = (SHARED_DATASETS / "moleculenet" / "delaney-processed.csv").read_text().splitlines()
     (raw / "delaney-processed.csv").write_text("\n".join(lines[:n + 1]) + "\n")
 
 
@@ -54,7 +50,7 @@ def test_offline_default_writes_every_result_file(tmp_path):
               "--out", str(out)] + SMALL)
 
 
-@needs_shared
+@needs_shared_datasets
 def test_moleculenet_plstm_and_evaluate(tmp_path, capsys):
     small_esol(tmp_path / "data")
     out = tmp_path / "run"
@@ -66,10 +62,10 @@ def test_moleculenet_plstm_and_evaluate(tmp_path, capsys):
     assert f"rmse {best['test_rmse']:.4f}" in printed
 
 
-@needs_shared
+@needs_shared_datasets
 @pytest.mark.parametrize("model", ["plstm", "gine"])
 def test_tu_one_fold(tmp_path, model):
-    stage_raw("MUTAG", str(SHARED / "tudataset"), str(tmp_path / "data"))
+    stage_raw("MUTAG", str(SHARED_DATASETS / "tudataset"), str(tmp_path / "data"))
     out = tmp_path / "run"
     main(["train", "--dataset", "MUTAG", "--model", model, "--folds", "2", "--root",
           str(tmp_path / "data"), "--out", str(out)] + SMALL)
@@ -78,10 +74,10 @@ def test_tu_one_fold(tmp_path, model):
     assert 0.0 <= summary["mean"]["test_accuracy"] <= 1.0
 
 
-@needs_shared
+@needs_shared_datasets
 @pytest.mark.parametrize("model", ["plstm", "gin"])
 def test_ogbg_molhiv_offline_build(tmp_path, model):
-    frame = pd.read_csv(SHARED / "moleculenet" / "HIV.csv")
+    frame = pd.read_csv(SHARED_DATASETS / "moleculenet" / "HIV.csv")
     # Enough positives for ROC-AUC in every split of a 60-molecule build.
     picked = frame.index[frame.HIV_active == 1][:30].tolist() + list(range(30))
     frame.iloc[picked].to_csv(tmp_path / "HIV.csv", index=False)
@@ -108,7 +104,7 @@ def test_ogbg_molpcba_stand_in(tmp_path):
     assert "test_ap" in rows(out / "seed0" / "metrics.csv")[0]
 
 
-@needs_shared
+@needs_shared_datasets
 def test_resume_continues_exactly(tmp_path):
     small_esol(tmp_path / "data")
     args = ["train", "--dataset", "esol", "--model", "plstm", "--dropout", "0.1", "--hidden", "16",
