@@ -15,8 +15,9 @@ from ..structure.validate import check_index, check_node_order
 
 DIRECTIONS = {"forward": False, "reverse": True}
 # Input edge columns per chunk of :meth:`AddLineDAG.forward_batch`. D-mode pruning holds a bitset
-# of E x E_max bits per chunk (E, E_max <= columns / 2 for undirected input), so this bounds it
-# to ~32 MiB even when one graph fills the chunk; molecules (~55 columns) come ~600 per chunk.
+# of E x E_max bits per chunk (E, E_max <= columns / 2 when both directions are given), so this
+# bounds it to ~32 MiB even when one graph fills the chunk; molecules (~55 columns) come ~600 per
+# chunk.
 CHUNK_EDGES = 32768
 
 
