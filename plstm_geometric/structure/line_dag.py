@@ -165,7 +165,7 @@ class LineDAG:
         count nodes from the graph's first node, line edges count DAG edges from its first DAG
         edge, edge ids count its own ``edge_index`` columns. Splitting is exact because nothing
         couples graphs in :meth:`from_graph`: DAG edges are sorted by graph first, line edges by
-        their first DAG edge, and pruning and levels work per connected component.
+        their first DAG edge, pruning works on per-graph bitsets and levels per connected component.
 
         Args:
             edge_counts: ``[G]`` number of input ``edge_index`` columns of every graph (the
@@ -176,27 +176,30 @@ class LineDAG:
         """
         if self.batch is None:
             raise ValueError("unbatch needs a structure built with a batch vector")
-        graphs = edge_counts.numel()
+        num_graphs = edge_counts.numel()
         batch = self.batch
         if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-            raise ValueError("unbatch needs the nodes of every graph to be contiguous (sorted batch)")
+            raise ValueError("unbatch needs each graph's nodes to be contiguous (sorted batch)")
+        if batch.numel() and int(batch[-1]) >= num_graphs:
+            raise ValueError(f"batch names graph {int(batch[-1])}, but edge_counts has only "
+                             f"{num_graphs} entries")
         exclusive = lambda count: torch.cumsum(count, 0) - count  # noqa: E731
 
-        node_count = torch.bincount(batch, minlength=graphs)
+        node_count = torch.bincount(batch, minlength=num_graphs)
         node_start = exclusive(node_count)
         edge_graph = batch[self.tail]
-        dag_count = torch.bincount(edge_graph, minlength=graphs)
-        line_graph = edge_graph[self.line_index[0]]
+        dag_count = torch.bincount(edge_graph, minlength=num_graphs)
+        line_owner = edge_graph[self.line_index[0]]
         dag = (self.dag_edge_index - node_start[edge_graph]).split(dag_count.tolist(), dim=1)
-        line = (self.line_index - exclusive(dag_count)[line_graph]).split(
-            torch.bincount(line_graph, minlength=graphs).tolist(), dim=1)
+        line = (self.line_index - exclusive(dag_count)[line_owner]).split(
+            torch.bincount(line_owner, minlength=num_graphs).tolist(), dim=1)
         edge_id = (self.edge_id - exclusive(edge_counts)[edge_graph]).split(dag_count.tolist())
         level = self.edge_level.split(dag_count.tolist())
         num_nodes = node_count.tolist()
         # clone(): a view would keep the whole batch's storage alive (and in torch.save) per graph.
         return [LineDAG(num_nodes[g], dag[g].clone(memory_format=torch.contiguous_format),
                         line[g].clone(memory_format=torch.contiguous_format), edge_id[g].clone(),
-                        level[g].clone(), None, self.mode, self.reverse) for g in range(graphs)]
+                        level[g].clone(), None, self.mode, self.reverse) for g in range(num_graphs)]
 
     def to(self, device: torch.device | str) -> "LineDAG":
         """A copy on ``device`` (derived caches are rebuilt there on first use)."""

@@ -110,6 +110,8 @@ def test_unbatch_gives_local_indices():
             assert torch.equal(getattr(part, field), getattr(want, field)), field
     with pytest.raises(ValueError, match="batch vector"):
         LineDAG.from_graph(path_graph(3), 3).unbatch(torch.tensor([4]))
+    with pytest.raises(ValueError, match="only 2 entries"):
+        big.unbatch(torch.tensor([4, 0]))
 
 
 def test_apply_pre_transform_batches_inside_compose():
