@@ -31,8 +31,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def _add_line_dag_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--line-dag", choices=("cached", "on-the-fly"), default="cached",
-                   help="pLSTM structures: precomputed per graph and cached with the dataset, or "
-                        "built per mini-batch (faster for large datasets without a cache)")
+                   help="pLSTM structures: precomputed once (chunks of graphs at a time) and "
+                        "cached with the dataset, or built per mini-batch at every step")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:

@@ -90,3 +90,19 @@ def test_structure_cache_is_keyed_by_transform(tmp_path):
     assert again.dataset[5].mark.item() == 1
     cached = sorted(p.name for p in (tmp_path / "chembl2321810").iterdir() if p.name.startswith("processed_"))
     assert len(cached) == 2
+
+
+def test_structure_cache_is_built_in_chunks_equal_to_per_graph(tmp_path, monkeypatch):
+    from plstm_geometric.data import cache
+    from plstm_geometric.train.factory import structure_transform
+
+    monkeypatch.setattr(cache, "CHUNK_GRAPHS", 100)
+    transform = structure_transform("plstm", "smiles")
+    cached = load_task("chembl2321810", str(tmp_path), pre_transform=transform, log=False).dataset
+    base = load_task("chembl2321810", str(tmp_path), log=False).dataset
+    for i in [0, 99, 100, 101, 1016]:  # both sides of chunk boundaries
+        want, got = transform(base[i]), cached[i]
+        assert sorted(want.keys()) == sorted(got.keys())
+        for key in want.keys():
+            if isinstance(want[key], torch.Tensor):
+                assert want[key].dtype == got[key].dtype and torch.equal(want[key], got[key]), key

@@ -44,6 +44,24 @@ def test_plstm_net_without_edge_features_and_cached_structures():
     torch.testing.assert_close(on_the_fly, cached)
 
 
+def test_cached_and_on_the_fly_pipelines_give_the_same_predictions():
+    from plstm_geometric.data.cache import apply_pre_transform
+    from plstm_geometric.train.factory import structure_transform
+
+    graphs = [smiles_to_data(s) for s in MOLS]
+    cached = apply_pre_transform(structure_transform("plstm", "smiles", "cached"), graphs)
+    on_the_fly = apply_pre_transform(structure_transform("plstm", "smiles", "on-the-fly"), graphs)
+    assert all(d.has_line_dag("D", True) for d in cached)
+    assert not any(hasattr(d, "p_fwd_dag_edge_index") for d in on_the_fly)
+    torch.manual_seed(0)
+    model = PLSTMNet(1, hidden_channels=16, ogb_features=True).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # non-trivial gates, so the structures matter
+            p.add_(0.3 * torch.randn_like(p))
+        torch.testing.assert_close(model(Batch.from_data_list(cached)),
+                                   model(Batch.from_data_list(on_the_fly)))
+
+
 def test_canonical_order_differs_from_index_order_but_is_a_permutation():
     rank, _ = canonical_smiles_order("OCC(=O)c1ccccc1", 10)
     assert sorted(rank.tolist()) == list(range(10)) and rank.tolist() != list(range(10))

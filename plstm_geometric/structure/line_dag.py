@@ -157,6 +157,50 @@ class LineDAG:
     def head(self) -> Tensor:
         return self.dag_edge_index[1]
 
+    def unbatch(self, edge_counts: Tensor) -> list["LineDAG"]:
+        """Split a batch built by :meth:`from_graph` into one structure per graph.
+
+        Every graph's indices become local, as :meth:`from_graph` on that graph alone gives them
+        (and as :class:`~plstm_geometric.structure.data.LineDAGData` stores them): DAG edges
+        count nodes from the graph's first node, line edges count DAG edges from its first DAG
+        edge, edge ids count its own ``edge_index`` columns. Splitting is exact because nothing
+        couples graphs in :meth:`from_graph`: DAG edges are sorted by graph first, line edges by
+        their first DAG edge, pruning works on per-graph bitsets and levels per connected component.
+
+        Args:
+            edge_counts: ``[G]`` number of input ``edge_index`` columns of every graph (the
+                graphs' columns are concatenated in graph order, as ``Batch`` does).
+
+        Returns:
+            ``G`` structures without ``batch``, tensors contiguous and owning their memory.
+        """
+        if self.batch is None:
+            raise ValueError("unbatch needs a structure built with a batch vector")
+        num_graphs = edge_counts.numel()
+        batch = self.batch
+        if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+            raise ValueError("unbatch needs each graph's nodes to be contiguous (sorted batch)")
+        if batch.numel() and int(batch[-1]) >= num_graphs:
+            raise ValueError(f"batch names graph {int(batch[-1])}, but edge_counts has only "
+                             f"{num_graphs} entries")
+        exclusive = lambda count: torch.cumsum(count, 0) - count  # noqa: E731
+
+        node_count = torch.bincount(batch, minlength=num_graphs)
+        node_start = exclusive(node_count)
+        edge_graph = batch[self.tail]
+        dag_count = torch.bincount(edge_graph, minlength=num_graphs)
+        line_owner = edge_graph[self.line_index[0]]
+        dag = (self.dag_edge_index - node_start[edge_graph]).split(dag_count.tolist(), dim=1)
+        line = (self.line_index - exclusive(dag_count)[line_owner]).split(
+            torch.bincount(line_owner, minlength=num_graphs).tolist(), dim=1)
+        edge_id = (self.edge_id - exclusive(edge_counts)[edge_graph]).split(dag_count.tolist())
+        level = self.edge_level.split(dag_count.tolist())
+        num_nodes = node_count.tolist()
+        # clone(): a view would keep the whole batch's storage alive (and in torch.save) per graph.
+        return [LineDAG(num_nodes[g], dag[g].clone(memory_format=torch.contiguous_format),
+                        line[g].clone(memory_format=torch.contiguous_format), edge_id[g].clone(),
+                        level[g].clone(), None, self.mode, self.reverse) for g in range(num_graphs)]
+
     def to(self, device: torch.device | str) -> "LineDAG":
         """A copy on ``device`` (derived caches are rebuilt there on first use)."""
         move = lambda t: None if t is None else t.to(device)  # noqa: E731

@@ -60,9 +60,12 @@ def check_batch(batch: Optional[Tensor], num_nodes: int) -> Optional[Tensor]:
     return batch
 
 
-def check_node_order(node_order: Optional[Tensor], num_nodes: int,
-                     batch: Optional[Tensor]) -> Optional[Tensor]:
-    """A rank per node with no ties inside a graph (ties would leave edges unorientable)."""
+def check_node_order(node_order: Optional[Tensor], num_nodes: int, batch: Optional[Tensor],
+                     ties: bool = True) -> Optional[Tensor]:
+    """A rank per node with no ties inside a graph (ties would leave edges unorientable).
+
+    ``ties=False`` checks shape and dtype only, for callers that check ties later on a batch.
+    """
     if node_order is None:
         return None
     if not isinstance(node_order, Tensor) or node_order.dim() != 1:
@@ -73,7 +76,7 @@ def check_node_order(node_order: Optional[Tensor], num_nodes: int,
         raise ValueError(f"node_order has {node_order.numel()} entries but the graph has "
                          f"{num_nodes} nodes")
     node_order = node_order.long()
-    if num_nodes > 1:
+    if ties and num_nodes > 1:
         graph = batch if batch is not None else torch.zeros_like(node_order)
         perm = torch.argsort(node_order, stable=True)
         perm = perm[torch.argsort(graph[perm], stable=True)]
