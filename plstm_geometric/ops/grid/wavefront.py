@@ -3,8 +3,8 @@ r"""Node-level anti-diagonal wavefront for the 2D grid recurrence (SPEC §2, §5
 The nodes of one anti-diagonal :math:`x + y = d` only read states of diagonal
 :math:`d - 1`, so the grid runs in :math:`X + Y - 1` steps over per-node cell states
 :math:`R, D \in \mathbb{R}^{K \times V}`. Nodes are stored diagonal by diagonal
-(ascending :math:`x` inside a diagonal), and every diagonal of the state buffers is
-framed by one zero row on each side. Then node :math:`(x, y)` reads its left
+(ascending :math:`x` inside a diagonal), and the states of a diagonal are framed by
+one zero row on each side. Then node :math:`(x, y)` reads its left
 neighbour :math:`R_{x-1,y}` and its upper neighbour :math:`D_{x,y-1}` from two
 *contiguous* slices of the previous diagonal's frame (a missing neighbour falls on a
 zero frame row), and each step is a few elementwise / batched ops on whole
@@ -14,12 +14,17 @@ Every edge state has exactly one consumer (:math:`R_{x,y}` is read only by
 :math:`(x+1, y)`, :math:`D_{x,y}` only by :math:`(x, y+1)`), so the hand-written
 backward sweeps the diagonals in reverse and hands each node's incoming-state
 gradients straight to the previous diagonal, again through zero-framed slices.
-The forward keeps every state (as the DAG state form does); the backward keeps only
-two diagonals of state gradients.
+Memory: the forward keeps the states of every :math:`s`-th diagonal only
+(:math:`s \approx \sqrt{X + Y}`); the backward recomputes one segment of :math:`s`
+diagonals at a time from its checkpoint (one extra forward sweep). Besides saving
+memory this matters for speed on CPU: every state of a 64x64 batch is hundreds of MB,
+and first-touching freshly mapped memory cost about a quarter of the runtime, while
+per-diagonal buffers are recycled by the allocator.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -29,59 +34,63 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class _Diagonal:
-    """One anti-diagonal: node rows ``[row, row + n)``, ``x`` from ``lo``; state frame at ``frame``."""
+    """One anti-diagonal: node rows ``[row, row + n)`` (diagonal-major), ``x`` from ``lo``."""
 
     row: int
     n: int
     lo: int
-    frame: int
 
 
-#: The empty diagonal before the first one: its frame is rows 0 and 1, both zero.
-_BEFORE_FIRST = _Diagonal(0, 0, 0, 0)
+#: The empty diagonal before the first one; its (all-zero) frames have two rows.
+_BEFORE_FIRST = _Diagonal(0, 0, 0)
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """Diagonal-major node order of an ``X x Y`` grid and the state-frame layout.
+    """Diagonal-major node order of an ``X x Y`` grid.
 
     ``order[i]`` is the row-major node index (``x * Y + y``) of diagonal-major row
-    ``i``; ``inverse`` undoes it. A diagonal with ``n`` nodes owns a frame of
-    ``n + 2`` state rows (``zero_rows`` are the frame borders); frame 0 (two zero rows)
-    stands for the empty diagonal before the first one.
+    ``i``; ``inverse`` undoes it. The forward keeps the states of every
+    ``segment``-th diagonal; the backward recomputes the others one segment at a time.
     """
 
     diagonals: tuple[_Diagonal, ...]
     order: Tensor
     inverse: Tensor
-    zero_rows: Tensor
-    state_rows: int
+    segment: int
 
 
 @lru_cache(maxsize=64)
 def _plan(X: int, Y: int) -> _Plan:
-    diagonals, order, zero_rows = [], [], [0, 1]
-    row, frame = 0, 2
+    diagonals, order, row = [], [], 0
     for d in range(X + Y - 1):
         lo, hi = max(0, d - Y + 1), min(d, X - 1)
-        n = hi - lo + 1
-        diagonals.append(_Diagonal(row, n, lo, frame))
+        diagonals.append(_Diagonal(row, hi - lo + 1, lo))
         order.extend(x * Y + d - x for x in range(lo, hi + 1))
-        zero_rows += [frame, frame + n + 1]
-        row, frame = row + n, frame + n + 2
+        row += hi - lo + 1
     order_t = torch.tensor(order)
-    return _Plan(tuple(diagonals), order_t, torch.argsort(order_t), torch.tensor(zero_rows),
-                 frame)
+    # sqrt(#diagonals) checkpoints of sqrt(#diagonals) recomputed diagonals each: both the
+    # kept and the recomputed states are O(sqrt) of all states, for one extra forward sweep.
+    segment = math.isqrt(len(diagonals) - 1) + 1
+    return _Plan(tuple(diagonals), order_t, torch.argsort(order_t), segment)
+
+
+#: The (right, down) states of one diagonal, or gradients w.r.t. its incoming (left, up)
+#: states: ``[n + 2, BH, K, V]`` each, node ``x`` at row ``1 + x - lo``, rows 0 and
+#: ``n + 1`` zero so that a missing neighbour reads as zero.
+_Frames = tuple[Tensor, Tensor]
+
+
+def _frame(like: Tensor, n: int) -> Tensor:
+    frame = like.new_empty(n + 2, *like.shape[1:])
+    frame[0].zero_()
+    frame[n + 1].zero_()
+    return frame
 
 
 def _weight(gate: Tensor) -> Tensor:
     """``[n, BH]`` gate as a broadcastable factor of ``[n, BH, K, V]`` states."""
     return gate[:, :, None, None]
-
-
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Per-state Frobenius product: ``[n, BH, K, V] x [n, BH, K, V] -> [n, BH]``."""
-    return torch.linalg.vecdot(a.flatten(-2), b.flatten(-2))
 
 
 def _combine(out: Tensor, terms: list[tuple[Tensor, Optional[Tensor]]]) -> Tensor:
@@ -93,12 +102,56 @@ def _combine(out: Tensor, terms: list[tuple[Tensor, Optional[Tensor]]]) -> Tenso
     return out
 
 
+@dataclass(frozen=True)
+class _Nodes:
+    """Diagonal-major inputs: q/k ``[N, BH, K]``, v ``[N, BH, V]``, gates ``[N, BH]``.
+
+    ``gates`` = (S^r, S^d, T^rl, T^ru, T^dl, T^du, M^l, M^u); a removed turn is ``None``.
+    """
+
+    query: Tensor
+    key: Tensor
+    value: Tensor
+    gates: tuple[Optional[Tensor], ...]
+
+    def at(self, diag: _Diagonal) -> "_Nodes":
+        rows = slice(diag.row, diag.row + diag.n)
+        return _Nodes(self.query[rows], self.key[rows], self.value[rows],
+                      tuple(None if g is None else g[rows] for g in self.gates))
+
+    def outer_kv(self, out: Tensor) -> Tensor:
+        """``k v^T`` per node into ``out`` ``[n, BH, K, V]``."""
+        return torch.mul(self.key[..., :, None], self.value[..., None, :], out=out)
+
+
+def _incoming(frames: _Frames, prev: _Diagonal, diag: _Diagonal) -> tuple[Tensor, Tensor]:
+    """Incoming states of ``diag``'s nodes: left ``R_{x-1,y}`` and up ``D_{x,y-1}``.
+
+    ``frames`` are the states of ``prev``, the diagonal before ``diag``. Node ``x`` of
+    ``diag`` reads frame row ``x - prev.lo`` (left) and ``x - prev.lo + 1`` (up); a
+    missing neighbour lands on a zero row.
+    """
+    right, down = frames
+    start = diag.lo - prev.lo
+    return right[start:start + diag.n], down[start + 1:start + 1 + diag.n]
+
+
+def _advance(frames: _Frames, prev: _Diagonal, diag: _Diagonal, nodes: _Nodes, kv: Tensor
+             ) -> tuple[_Frames, Tensor, Tensor]:
+    """States of ``diag`` from those of ``prev``; also returns the incoming (left, up)."""
+    left, up = _incoming(frames, prev, diag)
+    sr, sd, trl, tru, tdl, tdu = nodes.gates[:6]
+    right, down = _frame(left, diag.n), _frame(left, diag.n)
+    _combine(right[1:diag.n + 1], [(kv, sr), (left, trl), (up, tru)])
+    _combine(down[1:diag.n + 1], [(kv, sd), (left, tdl), (up, tdu)])
+    return (right, down), left, up
+
+
 class _Wavefront2D(torch.autograd.Function):
     r"""Recurrent part of the grid pLSTM, :math:`y_n = (M^l R_{x-1,y} + M^u D_{x,y-1})^\top q_n`.
 
-    All tensors are diagonal-major (rows ordered by :class:`_Plan`): q/k ``[N, BH, K]``,
-    v ``[N, BH, V]``, gates ``[N, BH]``; ``trans_ru`` / ``trans_dl`` may be ``None``
-    (turn removed). Returns ``[N, BH, V]``.
+    Inputs are diagonal-major (rows ordered by :class:`_Plan`, see :class:`_Nodes`);
+    ``trans_ru`` / ``trans_dl`` may be ``None`` (turn removed). Returns ``[N, BH, V]``.
     """
 
     @staticmethod
@@ -106,105 +159,121 @@ class _Wavefront2D(torch.autograd.Function):
                 source_d: Tensor, trans_rl: Tensor, trans_ru: Optional[Tensor],
                 trans_dl: Optional[Tensor], trans_du: Tensor, mark_l: Tensor, mark_u: Tensor,
                 plan: _Plan) -> Tensor:
-        N, BH, K = query.shape
-        V = value.shape[-1]
-        right = query.new_empty(plan.state_rows, BH, K, V)
-        down = torch.empty_like(right)
-        zero_rows = plan.zero_rows.to(query.device)
-        right.index_fill_(0, zero_rows, 0)
-        down.index_fill_(0, zero_rows, 0)
-        out = query.new_empty(N, BH, V)
+        nodes = _Nodes(query, key, value, (source_r, source_d, trans_rl, trans_ru, trans_dl,
+                                           trans_du, mark_l, mark_u))
+        out = query.new_empty(*value.shape)
         n_max = max(d.n for d in plan.diagonals)
-        kv_buf, read_buf = query.new_empty(2, n_max, BH, K, V).unbind(0)
+        kv_buf, read_buf = query.new_empty(2, n_max, query.shape[1], key.shape[-1],
+                                           value.shape[-1]).unbind(0)
+        frames: _Frames = (kv_buf.new_zeros(2, *kv_buf.shape[1:]),) * 2
         prev = _BEFORE_FIRST
-        for diag in plan.diagonals:
-            rows = slice(diag.row, diag.row + diag.n)
-            left, up = _incoming(right, down, prev, diag)
-            g = [None if t is None else t[rows] for t in
-                 (source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du, mark_l, mark_u)]
-            sr, sd, trl, tru, tdl, tdu, ml, mu = g
-            kv = torch.mul(key[rows, :, :, None], value[rows, :, None, :], out=kv_buf[:diag.n])
-            state = slice(diag.frame + 1, diag.frame + 1 + diag.n)
-            _combine(right[state], [(kv, sr), (left, trl), (up, tru)])
-            _combine(down[state], [(kv, sd), (left, tdl), (up, tdu)])
-            read = _combine(read_buf[:diag.n], [(left, ml), (up, mu)])
-            # q^T (M^l L + M^u U): a reduction over K, the non-contiguous axis, is the fast one.
-            torch.linalg.vecdot(read.transpose(-1, -2), query[rows, :, None, :], out=out[rows])
+        checkpoints = []
+        for i, diag in enumerate(plan.diagonals):
+            here = nodes.at(diag)
+            kv = here.outer_kv(kv_buf[:diag.n])
+            frames, left, up = _advance(frames, prev, diag, here, kv)
+            read = _combine(read_buf[:diag.n], [(left, here.gates[6]), (up, here.gates[7])])
+            # q^T (M^l L + M^u U): reducing over K, the non-contiguous axis, is the fast way.
+            torch.linalg.vecdot(read.transpose(-1, -2), here.query[:, :, None, :],
+                                out=out[diag.row:diag.row + diag.n])
+            if (i + 1) % plan.segment == 0 and i + 1 < len(plan.diagonals):
+                checkpoints.extend(frames)
             prev = diag
         ctx.save_for_backward(query, key, value, source_r, source_d, trans_rl, trans_ru,
-                              trans_dl, trans_du, mark_l, mark_u, right, down)
+                              trans_dl, trans_du, mark_l, mark_u, *checkpoints)
         ctx.plan = plan
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Optional[Tensor], ...]:
-        (query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du,
-         mark_l, mark_u, right, down) = ctx.saved_tensors
+        query, key, value, *gates = ctx.saved_tensors[:11]
+        checkpoints = ctx.saved_tensors[11:]
         plan: _Plan = ctx.plan
-        N, BH, K = query.shape
-        V = value.shape[-1]
-        gates = (source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du, mark_l, mark_u)
-        grad_gates = [None if t is None else torch.empty_like(t) for t in gates]
-        grad_q, grad_k, grad_v = (torch.empty_like(t) for t in (query, key, value))
-        n_max = max(d.n for d in plan.diagonals)
-        kv_buf, qgy_buf, tmp_buf = query.new_empty(3, n_max, BH, K, V).unbind(0)
-        # Gradients of the incoming states (left, up) of the diagonal processed last, in
-        # zero-framed buffers like the forward states; two pairs, used alternately.
-        frames = query.new_zeros(2, 2, n_max + 2, BH, K, V)
-        which = 0
-        nxt_left, nxt_up = frames[which]
-        # A virtual empty diagonal after the last one: its frame reads as zeros.
-        nxt = _Diagonal(0, 0, plan.diagonals[-1].lo + 1, 0)
-        for i in reversed(range(len(plan.diagonals))):
-            diag, prev = plan.diagonals[i], plan.diagonals[i - 1] if i else _BEFORE_FIRST
-            rows = slice(diag.row, diag.row + diag.n)
-            n = diag.n
-            left, up = _incoming(right, down, prev, diag)
-            # This diagonal's outgoing states are the next diagonal's incoming ones.
-            shift = diag.lo - nxt.lo
-            g_right = nxt_left[2 + shift:2 + shift + n]
-            g_down = nxt_up[1 + shift:1 + shift + n]
-            sr, sd, trl, tru, tdl, tdu, ml, mu = (None if t is None else t[rows] for t in gates)
-            gsr, gsd, gtrl, gtru, gtdl, gtdu, gml, gmu = (None if t is None else t[rows]
-                                                          for t in grad_gates)
-            q, k, v, gy = query[rows], key[rows], value[rows], grad_out[rows]
-            kv = torch.mul(k[..., :, None], v[..., None, :], out=kv_buf[:n])
-            qgy = torch.mul(q[..., :, None], gy[..., None, :], out=qgy_buf[:n])
-            for out, a, b in ((gsr, kv, g_right), (gsd, kv, g_down), (gtrl, left, g_right),
-                              (gtru, up, g_right), (gtdl, left, g_down), (gtdu, up, g_down),
-                              (gml, left, qgy), (gmu, up, qgy)):
-                if out is not None:
-                    torch.linalg.vecdot(a.flatten(-2), b.flatten(-2), out=out)
-            # dy/dq = (M^l L + M^u U) gy; dy/d(kv) = S^r gR + S^d gD.
-            read = _combine(tmp_buf[:n], [(left, ml), (up, mu)])
-            torch.matmul(read, gy[..., None], out=grad_q[rows, :, :, None])
-            g_kv = _combine(tmp_buf[:n], [(g_right, sr), (g_down, sd)])
-            torch.matmul(g_kv, v[..., None], out=grad_k[rows, :, :, None])
-            torch.linalg.vecdot(g_kv.transpose(-1, -2), k[..., None, :], out=grad_v[rows])
-            if i == 0:
-                break
-            which = 1 - which
-            cur_left, cur_up = frames[which]
-            _combine(cur_left[1:1 + n], [(g_right, trl), (g_down, tdl), (qgy, ml)])
-            _combine(cur_up[1:1 + n], [(g_right, tru), (g_down, tdu), (qgy, mu)])
-            # A larger earlier use of this buffer may have left data in the closing row.
-            cur_left[1 + n].zero_()
-            cur_up[1 + n].zero_()
-            nxt_left, nxt_up, nxt = cur_left, cur_up, diag
-        return (grad_q, grad_k, grad_v, *grad_gates, None)
+        nodes = _Nodes(query, key, value, tuple(gates))
+        diagonals, segment = plan.diagonals, plan.segment
+        grad_trans = [None if g is None else torch.empty_like(g) for g in gates[2:6]]
+        # Per-node matrix-vector products, turned into q/k/mark/source gradients in bulk:
+        # L gy, U gy (for q and M), gR v, gD v (for k and S).
+        left_gy, up_gy, gright_v, gdown_v = query.new_empty(4, *query.shape).unbind(0)
+        grad_v = torch.empty_like(value)
+        n_max = max(d.n for d in diagonals)
+        kv_buf, qgy_buf, gkv_buf = query.new_empty(3, n_max, query.shape[1], key.shape[-1],
+                                                   value.shape[-1]).unbind(0)
+        zero: _Frames = (kv_buf.new_zeros(2, *kv_buf.shape[1:]),) * 2
+        # Gradients w.r.t. the incoming states of the diagonal after the current one;
+        # after the last diagonal: an empty one whose frames read as zeros.
+        grad_next, nxt = zero, _Diagonal(0, 0, diagonals[-1].lo + 1)
+        for first in reversed(range(0, len(diagonals), segment)):
+            last = min(first + segment, len(diagonals))
+            if first:
+                k = 2 * (first // segment - 1)
+                frames, prev = (checkpoints[k], checkpoints[k + 1]), diagonals[first - 1]
+            else:
+                frames, prev = zero, _BEFORE_FIRST
+            # Incoming frames of every diagonal of the segment, recomputed from its checkpoint.
+            incoming = [(frames, prev)]
+            for diag in diagonals[first:last - 1]:
+                here = nodes.at(diag)
+                frames = _advance(frames, prev, diag, here, here.outer_kv(kv_buf[:diag.n]))[0]
+                prev = diag
+                incoming.append((frames, prev))
+            for diag in reversed(diagonals[first:last]):
+                frames, prev = incoming.pop()
+                grad_next = _backward_step(
+                    frames, prev, diag, grad_next, nxt, nodes.at(diag),
+                    grad_out[diag.row:diag.row + diag.n], grad_trans, diag.row,
+                    (left_gy, up_gy, gright_v, gdown_v, grad_v), (kv_buf, qgy_buf, gkv_buf))
+                nxt = diag
+
+        sr, sd, _, _, _, _, ml, mu = gates
+        grad_q = ml[..., None] * left_gy + mu[..., None] * up_gy
+        grad_k = sr[..., None] * gright_v + sd[..., None] * gdown_v
+        # S^r k^T gR v and M^l q^T L gy (likewise S^d, M^u) are linear in these gates.
+        grad_sr, grad_sd = (key * gright_v).sum(-1), (key * gdown_v).sum(-1)
+        grad_ml, grad_mu = (query * left_gy).sum(-1), (query * up_gy).sum(-1)
+        return (grad_q, grad_k, grad_v, grad_sr, grad_sd, *grad_trans, grad_ml, grad_mu, None)
 
 
-def _incoming(right: Tensor, down: Tensor, prev: _Diagonal, diag: _Diagonal
-              ) -> tuple[Tensor, Tensor]:
-    """Incoming states of ``diag``'s nodes: left ``R_{x-1,y}`` and up ``D_{x,y-1}``.
+def _backward_step(frames: _Frames, prev: _Diagonal, diag: _Diagonal, grad_next: _Frames,
+                   nxt: _Diagonal, here: _Nodes, grad_out: Tensor,
+                   grad_trans: list[Optional[Tensor]], row: int,
+                   per_node: tuple[Tensor, ...], buffers: tuple[Tensor, ...]) -> _Frames:
+    """Backward through one diagonal; returns the gradients w.r.t. its incoming states.
 
-    ``prev`` is the diagonal before ``diag``; its frame row ``1 + x - prev.lo`` holds
-    node ``x``. Node ``x`` of ``diag`` reads row ``x - prev.lo`` (left) and
-    ``x - prev.lo + 1`` (up); a missing neighbour lands on a zero frame row.
+    ``grad_next`` holds the gradients w.r.t. the incoming states of ``nxt``, the
+    diagonal after ``diag``: ``diag``'s outgoing states are exactly those (each state
+    has one reader), so they are read through the same zero-framed slicing.
+    Transition gradients go to ``grad_trans`` rows, matrix-vector products to the
+    ``per_node`` rows (``L gy, U gy, gR v, gD v, dv``) starting at ``row``.
     """
-    start = prev.frame + diag.lo - prev.lo
-    return right[start:start + diag.n], down[start + 1:start + 1 + diag.n]
+    n = diag.n
+    rows = slice(row, row + n)
+    left, up = _incoming(frames, prev, diag)
+    # Node x's right state is read by node x + 1 of ``nxt``, its down state by node x.
+    start = diag.lo - nxt.lo
+    g_right = grad_next[0][start + 2:start + 2 + n]
+    g_down = grad_next[1][start + 1:start + 1 + n]
+    sr, sd, trl, tru, tdl, tdu, ml, mu = here.gates
+    for grad, a, b in ((grad_trans[0], left, g_right), (grad_trans[1], up, g_right),
+                       (grad_trans[2], left, g_down), (grad_trans[3], up, g_down)):
+        if grad is not None:
+            torch.linalg.vecdot(a.flatten(-2), b.flatten(-2), out=grad[rows])
+    left_gy, up_gy, gright_v, gdown_v, grad_v = per_node
+    kv_buf, qgy_buf, gkv_buf = buffers
+    for out, state, vec in ((left_gy, left, grad_out), (up_gy, up, grad_out),
+                            (gright_v, g_right, here.value), (gdown_v, g_down, here.value)):
+        torch.matmul(state, vec[..., None], out=out[rows, :, :, None])
+    # d/d(k v^T) = S^r gR + S^d gD; its transpose times k is dv.
+    g_kv = _combine(gkv_buf[:n], [(g_right, sr), (g_down, sd)])
+    torch.linalg.vecdot(g_kv.transpose(-1, -2), here.key[:, :, None, :], out=grad_v[rows])
+    if prev.n == 0:
+        return grad_next  # the first diagonal: nothing before it
+    qgy = torch.mul(here.query[..., :, None], grad_out[..., None, :], out=qgy_buf[:n])
+    grad_left, grad_up = _frame(left, n), _frame(left, n)
+    _combine(grad_left[1:n + 1], [(g_right, trl), (g_down, tdl), (qgy, ml)])
+    _combine(grad_up[1:n + 1], [(g_right, tru), (g_down, tdu), (qgy, mu)])
+    return grad_left, grad_up
 
 
 def wavefront_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, source_d: Tensor,
