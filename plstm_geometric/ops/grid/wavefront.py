@@ -88,40 +88,51 @@ def _frame(like: Tensor, n: int) -> Tensor:
     return frame
 
 
-def _weight(gate: Tensor) -> Tensor:
-    """``[n, BH]`` gate as a broadcastable factor of ``[n, BH, K, V]`` states."""
-    return gate[:, :, None, None]
-
-
 def _combine(out: Tensor, terms: list[tuple[Tensor, Optional[Tensor]]]) -> Tensor:
-    """``out = sum_i w_i * a_i`` for ``(a_i, w_i)`` with ``[n, BH]`` weights; ``w_i=None`` is absent."""
-    terms = [(a, w) for a, w in terms if w is not None]
-    torch.mul(terms[0][0], _weight(terms[0][1]), out=out)
-    for a, w in terms[1:]:
-        out.addcmul_(a, _weight(w))
+    """``out = sum_i a_i * b_i`` (broadcast products); a term with ``b_i = None`` is absent.
+
+    The first term must be present. Outer-product terms (``[.., K, 1] x [.., 1, V]``) are
+    accumulated without materialising the outer product, which saves a pass over memory.
+    """
+    (a0, b0), *rest = [(a, b) for a, b in terms if b is not None]
+    torch.mul(a0, b0, out=out)
+    for a, b in rest:
+        out.addcmul_(a, b)
     return out
 
 
 @dataclass(frozen=True)
 class _Nodes:
-    """Diagonal-major inputs: q/k ``[N, BH, K]``, v ``[N, BH, V]``, gates ``[N, BH]``.
+    """Diagonal-major per-node inputs, shaped to broadcast against ``[n, BH, K, V]`` states.
 
-    ``gates`` = (S^r, S^d, T^rl, T^ru, T^dl, T^du, M^l, M^u); a removed turn is ``None``.
+    ``gates`` = (S^r, S^d, T^rl, T^ru, T^dl, T^du, M^l, M^u), each ``[N, BH, 1, 1]`` (a
+    removed turn is ``None``); ``source_keys`` = (S^r k, S^d k) and ``mark_queries`` =
+    (M^l q, M^u q), each ``[N, BH, K, 1]``; ``value`` ``[N, BH, 1, V]``; ``query``/``key``
+    ``[N, BH, K]``.
     """
 
     query: Tensor
     key: Tensor
     value: Tensor
     gates: tuple[Optional[Tensor], ...]
+    source_keys: tuple[Tensor, Tensor]
+    mark_queries: tuple[Tensor, Tensor]
+
+    @staticmethod
+    def build(query: Tensor, key: Tensor, value: Tensor, gates: tuple[Optional[Tensor], ...]
+              ) -> "_Nodes":
+        sr, sd, *_, ml, mu = gates
+        return _Nodes(query, key, value[:, :, None, :],
+                      tuple(None if g is None else g[:, :, None, None] for g in gates),
+                      ((sr[..., None] * key)[..., None], (sd[..., None] * key)[..., None]),
+                      ((ml[..., None] * query)[..., None], (mu[..., None] * query)[..., None]))
 
     def at(self, diag: _Diagonal) -> "_Nodes":
         rows = slice(diag.row, diag.row + diag.n)
         return _Nodes(self.query[rows], self.key[rows], self.value[rows],
-                      tuple(None if g is None else g[rows] for g in self.gates))
-
-    def outer_kv(self, out: Tensor) -> Tensor:
-        """``k v^T`` per node into ``out`` ``[n, BH, K, V]``."""
-        return torch.mul(self.key[..., :, None], self.value[..., None, :], out=out)
+                      tuple(None if g is None else g[rows] for g in self.gates),
+                      (self.source_keys[0][rows], self.source_keys[1][rows]),
+                      (self.mark_queries[0][rows], self.mark_queries[1][rows]))
 
 
 def _incoming(frames: _Frames, prev: _Diagonal, diag: _Diagonal) -> tuple[Tensor, Tensor]:
@@ -136,22 +147,23 @@ def _incoming(frames: _Frames, prev: _Diagonal, diag: _Diagonal) -> tuple[Tensor
     return right[start:start + diag.n], down[start + 1:start + 1 + diag.n]
 
 
-def _advance(frames: _Frames, prev: _Diagonal, diag: _Diagonal, nodes: _Nodes, kv: Tensor
+def _advance(frames: _Frames, prev: _Diagonal, diag: _Diagonal, here: _Nodes
              ) -> tuple[_Frames, Tensor, Tensor]:
     """States of ``diag`` from those of ``prev``; also returns the incoming (left, up)."""
     left, up = _incoming(frames, prev, diag)
-    sr, sd, trl, tru, tdl, tdu = nodes.gates[:6]
+    trl, tru, tdl, tdu = here.gates[2:6]
     right, down = _frame(left, diag.n), _frame(left, diag.n)
-    _combine(right[1:diag.n + 1], [(kv, sr), (left, trl), (up, tru)])
-    _combine(down[1:diag.n + 1], [(kv, sd), (left, tdl), (up, tdu)])
+    _combine(right[1:diag.n + 1], [(left, trl), (up, tru), (here.source_keys[0], here.value)])
+    _combine(down[1:diag.n + 1], [(up, tdu), (left, tdl), (here.source_keys[1], here.value)])
     return (right, down), left, up
 
 
 class _Wavefront2D(torch.autograd.Function):
     r"""Recurrent part of the grid pLSTM, :math:`y_n = (M^l R_{x-1,y} + M^u D_{x,y-1})^\top q_n`.
 
-    Inputs are diagonal-major (rows ordered by :class:`_Plan`, see :class:`_Nodes`);
-    ``trans_ru`` / ``trans_dl`` may be ``None`` (turn removed). Returns ``[N, BH, V]``.
+    Inputs are diagonal-major (rows ordered by :class:`_Plan`): q/k ``[N, BH, K]``,
+    v ``[N, BH, V]``, gates ``[N, BH]``; ``trans_ru`` / ``trans_dl`` may be ``None``
+    (turn removed). Returns ``[N, BH, V]``.
     """
 
     @staticmethod
@@ -159,48 +171,42 @@ class _Wavefront2D(torch.autograd.Function):
                 source_d: Tensor, trans_rl: Tensor, trans_ru: Optional[Tensor],
                 trans_dl: Optional[Tensor], trans_du: Tensor, mark_l: Tensor, mark_u: Tensor,
                 plan: _Plan) -> Tensor:
-        nodes = _Nodes(query, key, value, (source_r, source_d, trans_rl, trans_ru, trans_dl,
-                                           trans_du, mark_l, mark_u))
-        out = query.new_empty(*value.shape)
-        n_max = max(d.n for d in plan.diagonals)
-        kv_buf, read_buf = query.new_empty(2, n_max, query.shape[1], key.shape[-1],
-                                           value.shape[-1]).unbind(0)
-        frames: _Frames = (kv_buf.new_zeros(2, *kv_buf.shape[1:]),) * 2
+        gates = (source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du, mark_l, mark_u)
+        nodes = _Nodes.build(query, key, value, gates)
+        # q^T L and q^T U per node: the output mixes them with the marks, and the
+        # backward reads the mark gradients off them without another pass over states.
+        reads = value.new_empty(2, *value.shape)
+        frames: _Frames = (query.new_zeros(2, query.shape[1], key.shape[-1], value.shape[-1]),) * 2
         prev = _BEFORE_FIRST
         checkpoints = []
         for i, diag in enumerate(plan.diagonals):
             here = nodes.at(diag)
-            kv = here.outer_kv(kv_buf[:diag.n])
-            frames, left, up = _advance(frames, prev, diag, here, kv)
-            read = _combine(read_buf[:diag.n], [(left, here.gates[6]), (up, here.gates[7])])
-            # q^T (M^l L + M^u U): reducing over K, the non-contiguous axis, is the fast way.
-            torch.linalg.vecdot(read.transpose(-1, -2), here.query[:, :, None, :],
-                                out=out[diag.row:diag.row + diag.n])
+            frames, left, up = _advance(frames, prev, diag, here)
+            for out, state in zip(reads, (left, up)):
+                # A reduction over K, the non-contiguous axis, is the fast one.
+                torch.linalg.vecdot(state.transpose(-1, -2), here.query[:, :, None, :],
+                                    out=out[diag.row:diag.row + diag.n])
             if (i + 1) % plan.segment == 0 and i + 1 < len(plan.diagonals):
                 checkpoints.extend(frames)
             prev = diag
-        ctx.save_for_backward(query, key, value, source_r, source_d, trans_rl, trans_ru,
-                              trans_dl, trans_du, mark_l, mark_u, *checkpoints)
+        ctx.save_for_backward(query, key, value, *gates, reads, *checkpoints)
         ctx.plan = plan
-        return out
+        return mark_l[..., None] * reads[0] + mark_u[..., None] * reads[1]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Optional[Tensor], ...]:
-        query, key, value, *gates = ctx.saved_tensors[:11]
-        checkpoints = ctx.saved_tensors[11:]
+        query, key, value, *gates, reads = ctx.saved_tensors[:12]
+        checkpoints = ctx.saved_tensors[12:]
         plan: _Plan = ctx.plan
-        nodes = _Nodes(query, key, value, tuple(gates))
+        nodes = _Nodes.build(query, key, value, tuple(gates))
         diagonals, segment = plan.diagonals, plan.segment
-        grad_trans = [None if g is None else torch.empty_like(g) for g in gates[2:6]]
-        # Per-node matrix-vector products, turned into q/k/mark/source gradients in bulk:
-        # L gy, U gy (for q and M), gR v, gD v (for k and S).
-        left_gy, up_gy, gright_v, gdown_v = query.new_empty(4, *query.shape).unbind(0)
-        grad_v = torch.empty_like(value)
-        n_max = max(d.n for d in diagonals)
-        kv_buf, qgy_buf, gkv_buf = query.new_empty(3, n_max, query.shape[1], key.shape[-1],
-                                                   value.shape[-1]).unbind(0)
-        zero: _Frames = (kv_buf.new_zeros(2, *kv_buf.shape[1:]),) * 2
+        sweep = _Sweep(tuple(None if g is None else torch.empty_like(g) for g in gates[2:6]),
+                       torch.empty_like(query), torch.empty_like(key),
+                       value.new_empty(2, *value.shape),
+                       query.new_empty(max(d.n for d in diagonals), query.shape[1],
+                                       key.shape[-1], value.shape[-1]))
+        zero: _Frames = (sweep.scratch.new_zeros(2, *sweep.scratch.shape[1:]),) * 2
         # Gradients w.r.t. the incoming states of the diagonal after the current one;
         # after the last diagonal: an empty one whose frames read as zeros.
         grad_next, nxt = zero, _Diagonal(0, 0, diagonals[-1].lo + 1)
@@ -214,65 +220,77 @@ class _Wavefront2D(torch.autograd.Function):
             # Incoming frames of every diagonal of the segment, recomputed from its checkpoint.
             incoming = [(frames, prev)]
             for diag in diagonals[first:last - 1]:
-                here = nodes.at(diag)
-                frames = _advance(frames, prev, diag, here, here.outer_kv(kv_buf[:diag.n]))[0]
-                prev = diag
+                frames, prev = _advance(frames, prev, diag, nodes.at(diag))[0], diag
                 incoming.append((frames, prev))
             for diag in reversed(diagonals[first:last]):
                 frames, prev = incoming.pop()
-                grad_next = _backward_step(
-                    frames, prev, diag, grad_next, nxt, nodes.at(diag),
-                    grad_out[diag.row:diag.row + diag.n], grad_trans, diag.row,
-                    (left_gy, up_gy, gright_v, gdown_v, grad_v), (kv_buf, qgy_buf, gkv_buf))
+                grad_next = _backward_step(frames, prev, diag, grad_next, nxt, nodes.at(diag),
+                                           grad_out, sweep)
                 nxt = diag
 
-        sr, sd, _, _, _, _, ml, mu = gates
-        grad_q = ml[..., None] * left_gy + mu[..., None] * up_gy
-        grad_k = sr[..., None] * gright_v + sd[..., None] * gdown_v
-        # S^r k^T gR v and M^l q^T L gy (likewise S^d, M^u) are linear in these gates.
-        grad_sr, grad_sd = (key * gright_v).sum(-1), (key * gdown_v).sum(-1)
-        grad_ml, grad_mu = (query * left_gy).sum(-1), (query * up_gy).sum(-1)
-        return (grad_q, grad_k, grad_v, grad_sr, grad_sd, *grad_trans, grad_ml, grad_mu, None)
+        sr, sd = gates[:2]
+        right_k, down_k = sweep.outgoing_k
+        grad_v = sr[..., None] * right_k + sd[..., None] * down_k
+        # S^r k^T gR v = S^r <gR^T k, v> and M^l q^T L gy = M^l <q^T L, gy> (likewise S^d,
+        # M^u) are linear in these gates.
+        grad_sr, grad_sd = (value * right_k).sum(-1), (value * down_k).sum(-1)
+        grad_ml, grad_mu = (reads * grad_out).sum(-1)
+        return (sweep.grad_query, sweep.grad_key, grad_v, grad_sr, grad_sd, *sweep.transitions,
+                grad_ml, grad_mu, None)
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """Per-node outputs of the backward sweep (diagonal-major) and its scratch buffer.
+
+    ``transitions``: gradients of (T^rl, T^ru, T^dl, T^du), ``[N, BH]`` or ``None``;
+    ``grad_query`` ``[N, BH, K]``; ``grad_key`` ``[N, BH, K]``; ``outgoing_k``
+    ``[2, N, BH, V]`` = (gR^T k, gD^T k); ``scratch`` ``[n_max, BH, K, V]``.
+    """
+
+    transitions: tuple[Optional[Tensor], ...]
+    grad_query: Tensor
+    grad_key: Tensor
+    outgoing_k: Tensor
+    scratch: Tensor
 
 
 def _backward_step(frames: _Frames, prev: _Diagonal, diag: _Diagonal, grad_next: _Frames,
-                   nxt: _Diagonal, here: _Nodes, grad_out: Tensor,
-                   grad_trans: list[Optional[Tensor]], row: int,
-                   per_node: tuple[Tensor, ...], buffers: tuple[Tensor, ...]) -> _Frames:
+                   nxt: _Diagonal, here: _Nodes, grad_out: Tensor, sweep: _Sweep) -> _Frames:
     """Backward through one diagonal; returns the gradients w.r.t. its incoming states.
 
     ``grad_next`` holds the gradients w.r.t. the incoming states of ``nxt``, the
     diagonal after ``diag``: ``diag``'s outgoing states are exactly those (each state
-    has one reader), so they are read through the same zero-framed slicing.
-    Transition gradients go to ``grad_trans`` rows, matrix-vector products to the
-    ``per_node`` rows (``L gy, U gy, gR v, gD v, dv``) starting at ``row``.
+    has one reader), so they are read through the same zero-framed slicing. Writes
+    ``diag``'s rows of ``sweep``.
     """
     n = diag.n
-    rows = slice(row, row + n)
+    rows = slice(diag.row, diag.row + n)
     left, up = _incoming(frames, prev, diag)
     # Node x's right state is read by node x + 1 of ``nxt``, its down state by node x.
     start = diag.lo - nxt.lo
     g_right = grad_next[0][start + 2:start + 2 + n]
     g_down = grad_next[1][start + 1:start + 1 + n]
-    sr, sd, trl, tru, tdl, tdu, ml, mu = here.gates
-    for grad, a, b in ((grad_trans[0], left, g_right), (grad_trans[1], up, g_right),
-                       (grad_trans[2], left, g_down), (grad_trans[3], up, g_down)):
+    for grad, a, b in zip(sweep.transitions, (left, up, left, up),
+                          (g_right, g_right, g_down, g_down)):
         if grad is not None:
             torch.linalg.vecdot(a.flatten(-2), b.flatten(-2), out=grad[rows])
-    left_gy, up_gy, gright_v, gdown_v, grad_v = per_node
-    kv_buf, qgy_buf, gkv_buf = buffers
-    for out, state, vec in ((left_gy, left, grad_out), (up_gy, up, grad_out),
-                            (gright_v, g_right, here.value), (gdown_v, g_down, here.value)):
-        torch.matmul(state, vec[..., None], out=out[rows, :, :, None])
-    # d/d(k v^T) = S^r gR + S^d gD; its transpose times k is dv.
-    g_kv = _combine(gkv_buf[:n], [(g_right, sr), (g_down, sd)])
-    torch.linalg.vecdot(g_kv.transpose(-1, -2), here.key[:, :, None, :], out=grad_v[rows])
+    sr, sd, trl, tru, tdl, tdu, ml, mu = here.gates
+    gy = grad_out[rows, :, :, None]
+    # dq = (M^l L + M^u U) gy and dk = (S^r gR + S^d gD) v: one matrix-vector product
+    # each (the batched products over V are the expensive ops here).
+    read = _combine(sweep.scratch[:n], [(left, ml), (up, mu)])
+    torch.matmul(read, gy, out=sweep.grad_query[rows, :, :, None])
+    g_kv = _combine(sweep.scratch[:n], [(g_right, sr), (g_down, sd)])
+    torch.matmul(g_kv, here.value.transpose(-1, -2), out=sweep.grad_key[rows, :, :, None])
+    for out, g in zip(sweep.outgoing_k, (g_right, g_down)):
+        torch.linalg.vecdot(g.transpose(-1, -2), here.key[:, :, None, :], out=out[rows])
     if prev.n == 0:
         return grad_next  # the first diagonal: nothing before it
-    qgy = torch.mul(here.query[..., :, None], grad_out[..., None, :], out=qgy_buf[:n])
+    gy = gy.transpose(-1, -2)
     grad_left, grad_up = _frame(left, n), _frame(left, n)
-    _combine(grad_left[1:n + 1], [(g_right, trl), (g_down, tdl), (qgy, ml)])
-    _combine(grad_up[1:n + 1], [(g_right, tru), (g_down, tdu), (qgy, mu)])
+    _combine(grad_left[1:n + 1], [(g_right, trl), (g_down, tdl), (here.mark_queries[0], gy)])
+    _combine(grad_up[1:n + 1], [(g_down, tdu), (g_right, tru), (here.mark_queries[1], gy)])
     return grad_left, grad_up
 
 
