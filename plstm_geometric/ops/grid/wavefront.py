@@ -159,7 +159,7 @@ def _advance(frames: _Frames, prev: _Diagonal, diag: _Diagonal, here: _Nodes
 
 
 class _Wavefront2D(torch.autograd.Function):
-    r"""Recurrent part of the grid pLSTM, :math:`y_n = (M^l R_{x-1,y} + M^u D_{x,y-1})^\top q_n`.
+    r""":math:`y_n = (M^l R_{x-1,y} + M^u D_{x,y-1})^\top q_n + D_n (q_n \cdot k_n) v_n`.
 
     Inputs are diagonal-major (rows ordered by :class:`_Plan`): q/k ``[N, BH, K]``,
     v ``[N, BH, V]``, gates ``[N, BH]``; ``trans_ru`` / ``trans_dl`` may be ``None``
@@ -170,7 +170,7 @@ class _Wavefront2D(torch.autograd.Function):
     def forward(ctx: Any, query: Tensor, key: Tensor, value: Tensor, source_r: Tensor,
                 source_d: Tensor, trans_rl: Tensor, trans_ru: Optional[Tensor],
                 trans_dl: Optional[Tensor], trans_du: Tensor, mark_l: Tensor, mark_u: Tensor,
-                plan: _Plan) -> Tensor:
+                direct: Tensor, plan: _Plan) -> Tensor:
         gates = (source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du, mark_l, mark_u)
         nodes = _Nodes.build(query, key, value, gates)
         # q^T L and q^T U per node: the output mixes them with the marks, and the
@@ -189,15 +189,17 @@ class _Wavefront2D(torch.autograd.Function):
             if (i + 1) % plan.segment == 0 and i + 1 < len(plan.diagonals):
                 checkpoints.extend(frames)
             prev = diag
-        ctx.save_for_backward(query, key, value, *gates, reads, *checkpoints)
+        ctx.save_for_backward(query, key, value, *gates, direct, reads, *checkpoints)
         ctx.plan = plan
-        return mark_l[..., None] * reads[0] + mark_u[..., None] * reads[1]
+        direct_qk = direct * (query * key).sum(-1)
+        return (mark_l[..., None] * reads[0] + mark_u[..., None] * reads[1]
+                + direct_qk[..., None] * value)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Optional[Tensor], ...]:
-        query, key, value, *gates, reads = ctx.saved_tensors[:12]
-        checkpoints = ctx.saved_tensors[12:]
+        query, key, value, *gates, direct, reads = ctx.saved_tensors[:13]
+        checkpoints = ctx.saved_tensors[13:]
         plan: _Plan = ctx.plan
         nodes = _Nodes.build(query, key, value, tuple(gates))
         diagonals, segment = plan.diagonals, plan.segment
@@ -230,13 +232,18 @@ class _Wavefront2D(torch.autograd.Function):
 
         sr, sd = gates[:2]
         right_k, down_k = sweep.outgoing_k
+        qk, v_gy = (query * key).sum(-1), (value * grad_out).sum(-1)
+        direct_v_gy = (direct * v_gy)[..., None]
+        grad_q = sweep.grad_query.addcmul_(direct_v_gy, key)
+        grad_k = sweep.grad_key.addcmul_(direct_v_gy, query)
         grad_v = sr[..., None] * right_k + sd[..., None] * down_k
+        grad_v.addcmul_((direct * qk)[..., None], grad_out)
         # S^r k^T gR v = S^r <gR^T k, v> and M^l q^T L gy = M^l <q^T L, gy> (likewise S^d,
         # M^u) are linear in these gates.
         grad_sr, grad_sd = (value * right_k).sum(-1), (value * down_k).sum(-1)
         grad_ml, grad_mu = (reads * grad_out).sum(-1)
-        return (sweep.grad_query, sweep.grad_key, grad_v, grad_sr, grad_sd, *sweep.transitions,
-                grad_ml, grad_mu, None)
+        return (grad_q, grad_k, grad_v, grad_sr, grad_sd, *sweep.transitions, grad_ml, grad_mu,
+                qk * v_gy, None)
 
 
 @dataclass(frozen=True)
@@ -294,6 +301,24 @@ def _backward_step(frames: _Frames, prev: _Diagonal, diag: _Diagonal, grad_next:
     return grad_left, grad_up
 
 
+class _Permute(torch.autograd.Function):
+    """Rows of ``t`` in the order ``index``; the backward gathers by ``inverse``.
+
+    A permutation's gradient is the inverse permutation: a gather, where autograd's
+    ``index_select`` backward would zero-fill and scatter-add.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, t: Tensor, index: Tensor, inverse: Tensor) -> Tensor:
+        ctx.inverse = inverse
+        return t.index_select(0, index)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], ...]:
+        return grad.index_select(0, ctx.inverse), None, None
+
+
 def wavefront_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, source_d: Tensor,
                  trans_rl: Tensor, trans_ru: Optional[Tensor], trans_dl: Optional[Tensor],
                  trans_du: Tensor, mark_l: Tensor, mark_u: Tensor, direct: Tensor) -> Tensor:
@@ -304,17 +329,15 @@ def wavefront_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, so
     """
     B, X, Y, H, _ = query.shape
     plan = _plan(X, Y)
-    order = plan.order.to(query.device)
+    order, inverse = plan.order.to(query.device), plan.inverse.to(query.device)
 
     def diagonal_major(t: Optional[Tensor]) -> Optional[Tensor]:
         if t is None:
             return None
         # [B, X, Y, H, *] -> [N, B*H, *] with rows in diagonal order.
-        return t.flatten(1, 2).transpose(0, 1).index_select(0, order).flatten(1, 2)
+        return _Permute.apply(t.flatten(1, 2).transpose(0, 1), order, inverse).flatten(1, 2)
 
-    gates = (source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du, mark_l, mark_u)
-    recurrent = _Wavefront2D.apply(*map(diagonal_major, (query, key, value, *gates)), plan)
-    recurrent = recurrent.index_select(0, plan.inverse.to(query.device))
-    recurrent = recurrent.view(X, Y, B, H, -1).permute(2, 0, 1, 3, 4)
-    direct_term = (direct * (query * key).sum(-1))[..., None] * value
-    return recurrent + direct_term
+    inputs = (query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du,
+              mark_l, mark_u, direct)
+    out = _Wavefront2D.apply(*map(diagonal_major, inputs), plan)
+    return _Permute.apply(out, inverse, order).view(X, Y, B, H, -1).permute(2, 0, 1, 3, 4)
