@@ -81,11 +81,12 @@ def _plan(X: int, Y: int) -> _Plan:
 _Frames = tuple[Tensor, Tensor]
 
 
-def _frame(like: Tensor, n: int) -> Tensor:
-    frame = like.new_empty(n + 2, *like.shape[1:])
-    frame[0].zero_()
-    frame[n + 1].zero_()
-    return frame
+def _frames(like: Tensor, n: int) -> _Frames:
+    """A pair of frames for ``n`` nodes, one allocation, only the border rows zeroed."""
+    frames = like.new_empty(2, n + 2, *like.shape[1:])
+    frames[:, 0].zero_()
+    frames[:, n + 1].zero_()
+    return frames[0], frames[1]
 
 
 def _combine(out: Tensor, terms: list[tuple[Tensor, Optional[Tensor]]]) -> Tensor:
@@ -152,7 +153,7 @@ def _advance(frames: _Frames, prev: _Diagonal, diag: _Diagonal, here: _Nodes
     """States of ``diag`` from those of ``prev``; also returns the incoming (left, up)."""
     left, up = _incoming(frames, prev, diag)
     trl, tru, tdl, tdu = here.gates[2:6]
-    right, down = _frame(left, diag.n), _frame(left, diag.n)
+    right, down = _frames(left, diag.n)
     _combine(right[1:diag.n + 1], [(left, trl), (up, tru), (here.source_keys[0], here.value)])
     _combine(down[1:diag.n + 1], [(up, tdu), (left, tdl), (here.source_keys[1], here.value)])
     return (right, down), left, up
@@ -219,15 +220,16 @@ class _Wavefront2D(torch.autograd.Function):
                 frames, prev = (checkpoints[k], checkpoints[k + 1]), diagonals[first - 1]
             else:
                 frames, prev = zero, _BEFORE_FIRST
+            at = [nodes.at(diag) for diag in diagonals[first:last]]
             # Incoming frames of every diagonal of the segment, recomputed from its checkpoint.
             incoming = [(frames, prev)]
-            for diag in diagonals[first:last - 1]:
-                frames, prev = _advance(frames, prev, diag, nodes.at(diag))[0], diag
+            for diag, here in zip(diagonals[first:last - 1], at):
+                frames, prev = _advance(frames, prev, diag, here)[0], diag
                 incoming.append((frames, prev))
-            for diag in reversed(diagonals[first:last]):
+            for diag, here in zip(reversed(diagonals[first:last]), reversed(at)):
                 frames, prev = incoming.pop()
-                grad_next = _backward_step(frames, prev, diag, grad_next, nxt, nodes.at(diag),
-                                           grad_out, sweep)
+                grad_next = _backward_step(frames, prev, diag, grad_next, nxt, here, grad_out,
+                                           sweep)
                 nxt = diag
 
         sr, sd = gates[:2]
@@ -295,7 +297,7 @@ def _backward_step(frames: _Frames, prev: _Diagonal, diag: _Diagonal, grad_next:
     if prev.n == 0:
         return grad_next  # the first diagonal: nothing before it
     gy = gy.transpose(-1, -2)
-    grad_left, grad_up = _frame(left, n), _frame(left, n)
+    grad_left, grad_up = _frames(left, n)
     _combine(grad_left[1:n + 1], [(g_right, trl), (g_down, tdl), (here.mark_queries[0], gy)])
     _combine(grad_up[1:n + 1], [(g_down, tdu), (g_right, tru), (here.mark_queries[1], gy)])
     return grad_left, grad_up
