@@ -23,8 +23,8 @@ per-diagonal buffers are recycled by the allocator.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -286,8 +286,8 @@ def _backward_step(frames: _Frames, prev: _Diagonal, diag: _Diagonal, grad_next:
             torch.linalg.vecdot(a.flatten(-2), b.flatten(-2), out=grad[rows])
     sr, sd, trl, tru, tdl, tdu, ml, mu = here.gates
     gy = grad_out[rows, :, :, None]
-    # dq = (M^l L + M^u U) gy and dk = (S^r gR + S^d gD) v: one matrix-vector product
-    # each (the batched products over V are the expensive ops here).
+    # dq = (M^l L + M^u U) gy and dk = (S^r gR + S^d gD) v: one batched matrix-vector
+    # product each, on the combined state.
     read = _combine(sweep.scratch[:n], [(left, ml), (up, mu)])
     torch.matmul(read, gy, out=sweep.grad_query[rows, :, :, None])
     g_kv = _combine(sweep.scratch[:n], [(g_right, sr), (g_down, sd)])
