@@ -1,16 +1,20 @@
 """Grid kernel benchmark: ``plstm_2d`` vs ``plstm_dag`` on the same grid DAG.
 
 Forward + backward of the kernel alone (leaf inputs, gates already in each kernel's
-layout), batch of images, float32. Both kernels are timed alternately within every
-repeat so that machine load hits both alike; ratios are medians of the same run.
+layout), batch of images, float32. All kernels are timed alternately within every
+repeat so that machine load hits them alike; ratios are medians of the same run.
+``plstm_2d[wavefront]`` is ``chunk_size=1`` (node-level wavefront), ``plstm_2d[chunk=c]``
+the chunkwise form, ``plstm_2d[auto]`` ``chunk_size=None``. The 1-minute load average
+is recorded before and after each grid size.
 
-    PYTHONPATH=. python experiments/bench_grid.py --threads 2
+    PYTHONPATH=. python experiments/bench_grid.py --threads 1 --repeats 7
 
 Prints a table and writes JSON (default ``experiments/results/bench_grid.json``).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -49,6 +53,10 @@ def step(fn: Callable[[], torch.Tensor], leaves: list[torch.Tensor]) -> Callable
     return run
 
 
+def _grid_name(chunk: int) -> str:
+    return "plstm_2d[wavefront]" if chunk == 1 else f"plstm_2d[chunk={chunk}]"
+
+
 def bench_size(size: int, args: argparse.Namespace) -> dict:
     B, H, K, V = args.batch_size, args.heads, args.head_dim, args.head_dim
     gen = torch.Generator().manual_seed(size)
@@ -66,10 +74,11 @@ def bench_size(size: int, args: argparse.Namespace) -> dict:
     dag_leaves += [(torch.rand(n, H, generator=gen) * 0.5).requires_grad_() for n in (E, L, E)]
     dag_leaves.append(gates[-1].reshape(N, H).clone().requires_grad_())
 
-    runs = {f"plstm_2d[chunk={c}]": step(lambda c=c: plstm_2d(*grid_leaves, chunk_size=c),
-                                          grid_leaves) for c in args.chunks}
+    runs = {_grid_name(c): step(lambda c=c: plstm_2d(*grid_leaves, chunk_size=c), grid_leaves)
+            for c in args.chunks}
     runs["plstm_2d[auto]"] = step(lambda: plstm_2d(*grid_leaves), grid_leaves)
     runs["plstm_dag"] = step(lambda: plstm_dag(*dag_leaves, dag), dag_leaves)
+    load_before = os.getloadavg()[0]
     for fn in runs.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -79,9 +88,10 @@ def bench_size(size: int, args: argparse.Namespace) -> dict:
             fn()
             times[name].append(time.perf_counter() - t0)
     ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
-    best = min((n for n in ms if n.startswith("plstm_2d[chunk")), key=ms.get)
+    best = min((_grid_name(c) for c in args.chunks), key=ms.get)
     return dict(size=size, nodes_per_image=X * Y, dag_edges=E, line_edges=L,
-                structure_build_s=structure_s, ms=ms, best_grid=best,
+                structure_build_s=structure_s, load_avg_1min=(load_before, os.getloadavg()[0]),
+                ms=ms, best_grid=best,
                 dag_over_best_grid=ms["plstm_dag"] / ms[best],
                 dag_over_auto_grid=ms["plstm_dag"] / ms["plstm_2d[auto]"],
                 dag_over_grid={n: ms["plstm_dag"] / t for n, t in ms.items() if n != "plstm_dag"})
@@ -90,7 +100,8 @@ def bench_size(size: int, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64])
-    parser.add_argument("--chunks", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--chunks", type=int, nargs="+", default=[1, 2, 4, 8],
+                        help="plstm_2d chunk sizes to time; 1 is the node-level wavefront")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--head-dim", type=int, default=16)
@@ -109,16 +120,18 @@ def main() -> None:
         r = rows[-1]
         print(f"{size}x{size}: " + ", ".join(f"{n} {t:.1f} ms" for n, t in r["ms"].items())
               + f" -> plstm_dag / {r['best_grid']} = {r['dag_over_best_grid']:.2f}x, "
-              f"plstm_dag / plstm_2d[auto] = {r['dag_over_auto_grid']:.2f}x", flush=True)
+              f"plstm_dag / plstm_2d[auto] = {r['dag_over_auto_grid']:.2f}x, "
+              f"load {r['load_avg_1min'][0]:.2f} -> {r['load_avg_1min'][1]:.2f}", flush=True)
 
     print(f"\nforward+backward, batch {args.batch_size}, {args.heads} heads, K=V={args.head_dim}, "
           f"float32, {torch.get_num_threads()} threads (median of {args.repeats})")
     names = list(rows[0]["ms"])
     print(f"{'grid':>7s} " + " ".join(f"{n:>20s}" for n in names)
-          + f" {'dag/best grid':>14s} {'dag/auto grid':>14s}")
+          + f" {'dag/best grid':>14s} {'dag/auto grid':>14s} {'load':>11s}")
     for r in rows:
         print(f"{r['size']:>4d}^2 " + " ".join(f"{r['ms'][n]:17.1f} ms" for n in names)
-              + f" {r['dag_over_best_grid']:13.2f}x {r['dag_over_auto_grid']:13.2f}x")
+              + f" {r['dag_over_best_grid']:13.2f}x {r['dag_over_auto_grid']:13.2f}x"
+              + " {:5.2f}-{:5.2f}".format(*r["load_avg_1min"]))
     result = {"machine": {"platform": platform.platform(), "threads": torch.get_num_threads(),
                           "torch": torch.__version__},
               "setup": {"batch_size": args.batch_size, "heads": args.heads,

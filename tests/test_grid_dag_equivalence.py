@@ -12,6 +12,13 @@ plstm_dag, LineDAG = dag_ops.plstm_dag, structure.LineDAG
 
 TOL = 1e-9
 
+# Every 2D path: chunk_size=1 is the node-level wavefront, larger chunks the chunkwise form.
+PATHS = pytest.mark.parametrize("wavefront", [True, False], ids=["wavefront", "chunkwise"])
+
+
+def _chunk(wavefront, chunk):
+    return 1 if wavefront else chunk
+
 
 def _graph_2d(inputs, drop_dl=False, flip=(False, False), form="auto"):
     X, Y = inputs[0].shape[1:3]
@@ -35,13 +42,14 @@ def _grid_2d(inputs, drop_dl=False, **kw):
     return plstm_2d(q, k, v, *g, **kw)
 
 
+@PATHS
 @pytest.mark.parametrize("X,Y,chunk", [(1, 1, 8), (3, 5, 8), (7, 4, 2), (9, 6, 4), (13, 10, 4)])
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
-def test_plstm_2d_equals_plstm_dag(X, Y, chunk, drop_dl):
+def test_plstm_2d_equals_plstm_dag(X, Y, chunk, drop_dl, wavefront):
     inputs = random_2d(2, X, Y, 2, 3, 2, seed=X * 31 + Y, requires_grad=True)
     weight = torch.randn(2, X, Y, 2, 2, dtype=torch.float64)
     used = [t for i, t in enumerate(inputs) if not (drop_dl and i == 7)]
-    out_grid = _grid_2d(inputs, drop_dl, chunk_size=chunk)
+    out_grid = _grid_2d(inputs, drop_dl, chunk_size=_chunk(wavefront, chunk))
     out_dag = _graph_2d(inputs, drop_dl)
     assert (out_grid - out_dag).abs().max() <= TOL
     g_grid = torch.autograd.grad((out_grid * weight).sum(), used, allow_unused=True)
@@ -52,18 +60,22 @@ def test_plstm_2d_equals_plstm_dag(X, Y, chunk, drop_dl):
         assert (a - b).abs().max() <= TOL
 
 
+@PATHS
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
-def test_plstm_2d_equals_plstm_dag_level_loop(drop_dl):
+def test_plstm_2d_equals_plstm_dag_level_loop(drop_dl, wavefront):
     """Also against the cell-state level loop of ``plstm_dag`` (not only its dense form)."""
     inputs = random_2d(1, 9, 6, 2, 2, 3, seed=23)
     out_dag = _graph_2d(inputs, drop_dl, form="state")
-    assert (_grid_2d(inputs, drop_dl, chunk_size=4) - out_dag).abs().max() <= TOL
+    out_grid = _grid_2d(inputs, drop_dl, chunk_size=_chunk(wavefront, 4))
+    assert (out_grid - out_dag).abs().max() <= TOL
 
 
+@PATHS
 @pytest.mark.parametrize("flip", [(True, False), (False, True), (True, True)])
-def test_plstm_2d_flips_equal_plstm_dag_with_node_order(flip):
+def test_plstm_2d_flips_equal_plstm_dag_with_node_order(flip, wavefront):
     inputs = random_2d(1, 5, 6, 2, 2, 3, seed=17)
-    assert (_grid_2d(inputs, flip=flip, chunk_size=2) - _graph_2d(inputs, flip=flip)).abs().max() <= TOL
+    out_grid = _grid_2d(inputs, flip=flip, chunk_size=_chunk(wavefront, 2))
+    assert (out_grid - _graph_2d(inputs, flip=flip)).abs().max() <= TOL
 
 
 @pytest.mark.parametrize("T,chunk", [(1, 4), (9, 4), (37, 8)])

@@ -2,8 +2,9 @@ r"""pLSTM kernels on regular grids (SPEC §5).
 
 :func:`plstm_1d` (chain) and :func:`plstm_2d` (image grid) compute the same
 numbers as :func:`plstm_geometric.ops.dag.plstm_dag` on the corresponding DAG,
-as a handful of batched einsums over a hierarchy of blocks instead of a level
-loop. :func:`plstm_1d_reference` / :func:`plstm_2d_reference` are the
+as a handful of batched einsums over a hierarchy of blocks, or (2D,
+``chunk_size=1``, the default beyond 8x8) as an anti-diagonal wavefront over
+contiguous slices, instead of a gather/scatter level loop. :func:`plstm_1d_reference` / :func:`plstm_2d_reference` are the
 sequential recurrences with identical signatures.
 """
 from plstm_geometric.ops.grid.chain import plstm_1d

@@ -1,4 +1,5 @@
-r"""Log-depth pLSTM on a 2D grid: 2x2 meta-cell hierarchy plus a chunk wavefront (SPEC §5)."""
+r"""pLSTM on a 2D grid (SPEC §5): 2x2 meta-cell hierarchy plus a chunk wavefront, or the
+node-level wavefront of :mod:`~plstm_geometric.ops.grid.wavefront` (``chunk_size=1``)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,11 +10,12 @@ from torch import Tensor
 
 from plstm_geometric.ops.grid._checks import check_2d, check_chunk_size, compute_dtype
 from plstm_geometric.ops.grid.chain import _next_pow2
+from plstm_geometric.ops.grid.wavefront import wavefront_2d
 
-#: ``chunk_size=None``: grids up to this side run as one chunk, larger ones in chunks of
-#: ``AUTO_CHUNK`` (measured on CPU, forward+backward, ``experiments/bench_grid.py``).
+#: ``chunk_size=None``: grids up to this side run as one chunk, larger ones as the
+#: node-level wavefront (``chunk_size=1``); measured on CPU, forward+backward,
+#: ``experiments/bench_grid.py``.
 AUTO_SINGLE_CHUNK = 8
-AUTO_CHUNK = 4
 
 
 def plstm_2d(
@@ -33,7 +35,7 @@ def plstm_2d(
     flip: tuple[bool, bool] = (False, False),
     chunk_size: Optional[int] = None,
 ) -> Tensor:
-    r"""pLSTM on the 2D grid DAG in log-depth form.
+    r"""pLSTM on the 2D grid DAG: node-level wavefront or chunkwise log-depth form.
 
     Node :math:`(x, y)` owns the "right" edge :math:`(x,y) \to (x+1,y)` with state
     :math:`R_{x,y}` and the "down" edge :math:`(x,y) \to (x,y+1)` with state
@@ -57,7 +59,11 @@ def plstm_2d(
     internal borders with batched matrix products. The grid is zero-padded to a
     multiple of the (power-of-two) chunk side; chunks then exchange border
     states :math:`\in \mathbb{R}^{2c \times K \times V}` along an anti-diagonal
-    wavefront (:math:`n_x + n_y - 1` sequential steps).
+    wavefront (:math:`n_x + n_y - 1` sequential steps). With :math:`c = 1` there are
+    no meta-cells: the node-level wavefront runs the recurrence above directly, one
+    anti-diagonal of nodes per step (:math:`X + Y - 1` steps), with a hand-written
+    backward; it does the least arithmetic and is the fastest on CPU beyond
+    :math:`8 \times 8`.
 
     No :math:`K^{-1/2}` scaling is applied; layers do that. The recurrence runs in
     float32 (float64 if any input is float64) with autocast disabled; the result
@@ -83,10 +89,11 @@ def plstm_2d(
             Gates keep their meaning relative to the propagation direction and are
             still indexed by the node that owns them. (default: :obj:`(False, False)`)
         chunk_size (int, optional): Chunk side :math:`c`, a power of two; lowered
-            to the next power of two :math:`\geq \max(X, Y)`. :obj:`None` picks one
-            chunk for grids up to :math:`8 \times 8` and :math:`c = 4` otherwise (the
-            fastest forward+backward in ``experiments/bench_grid.py`` on CPU).
-            (default: :obj:`None`)
+            to the next power of two :math:`\geq \max(X, Y)`. :math:`c = 1` runs the
+            node-level wavefront of :mod:`~plstm_geometric.ops.grid.wavefront` (per-node
+            cell states, no meta-cells). :obj:`None` picks one chunk for grids up to
+            :math:`8 \times 8` and the wavefront otherwise (the fastest forward+backward
+            in ``experiments/bench_grid.py`` on CPU). (default: :obj:`None`)
 
     Shapes:
         - **input:** query/key :math:`(B, X, Y, H, K)`, value :math:`(B, X, Y, H, V)`,
@@ -96,21 +103,20 @@ def plstm_2d(
     check_2d(query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du,
              mark_l, mark_u, direct)
     if chunk_size is None:
-        chunk_size = AUTO_SINGLE_CHUNK if max(query.shape[1:3]) <= AUTO_SINGLE_CHUNK else AUTO_CHUNK
+        chunk_size = AUTO_SINGLE_CHUNK if max(query.shape[1:3]) <= AUTO_SINGLE_CHUNK else 1
     check_chunk_size(chunk_size)
-    if trans_ru is None:
-        trans_ru = torch.zeros_like(trans_rl)
-    if trans_dl is None:
-        trans_dl = torch.zeros_like(trans_rl)
     inputs = (query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du,
               mark_l, mark_u, direct)
     dtype = compute_dtype(*inputs)
     dims = [d for d, f in zip((1, 2), flip) if f]
     with torch.autocast(device_type=query.device.type, enabled=False):
-        inputs = tuple(t.to(dtype) for t in inputs)
+        inputs = tuple(None if t is None else t.to(dtype) for t in inputs)
         if dims:
-            inputs = tuple(t.flip(dims) for t in inputs)
-        out = _plstm_2d(*inputs, chunk_size=chunk_size)
+            inputs = tuple(None if t is None else t.flip(dims) for t in inputs)
+        if chunk_size == 1:
+            out = wavefront_2d(*inputs)
+        else:
+            out = _plstm_2d(*inputs, chunk_size=chunk_size)
     return (out.flip(dims) if dims else out).to(query.dtype)
 
 
@@ -194,8 +200,12 @@ def _merge(tb: Tensor, sb: Tensor, mb: Tensor, g: Tensor, s: int
 
 
 def _plstm_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, source_d: Tensor,
-              trans_rl: Tensor, trans_ru: Tensor, trans_dl: Tensor, trans_du: Tensor,
-              mark_l: Tensor, mark_u: Tensor, direct: Tensor, chunk_size: int) -> Tensor:
+              trans_rl: Tensor, trans_ru: Optional[Tensor], trans_dl: Optional[Tensor],
+              trans_du: Tensor, mark_l: Tensor, mark_u: Tensor, direct: Tensor,
+              chunk_size: int) -> Tensor:
+    # A removed turn is a zero transition for the block algebra.
+    trans_ru = torch.zeros_like(trans_rl) if trans_ru is None else trans_ru
+    trans_dl = torch.zeros_like(trans_rl) if trans_dl is None else trans_dl
     B, X, Y, H, K = query.shape
     V = value.shape[-1]
     c = min(chunk_size, _next_pow2(max(X, Y)))
