@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import pytest
 import torch
 from torch import Tensor
+
+from plstm_geometric.ops.grid import plstm_2d
 
 
 def grid_edge_index(X: int, Y: int) -> Tensor:
@@ -133,3 +136,19 @@ def graph_run_2d(kernel, dags: tuple[Tensor, Tensor], inputs: list[Tensor],
                            v[b].reshape(X * Y, H, -1), S, T, M, flat[8], b)
                     .reshape(X, Y, H, -1))
     return torch.stack(outs)
+
+
+# Every 2D path: chunk_size=1 is the node-level wavefront, larger chunks the chunkwise form.
+GRID_PATHS = pytest.mark.parametrize("wavefront", [True, False], ids=["wavefront", "chunkwise"])
+
+
+def path_chunk(wavefront: bool, chunk: int) -> int:
+    return 1 if wavefront else chunk
+
+
+def run_grid_2d(inputs: list[Tensor], drop_dl: bool = False, **kwargs) -> Tensor:
+    """``plstm_2d`` on ``random_2d`` inputs; ``drop_dl`` removes the left->down turn (D-mode)."""
+    q, k, v, *gates = inputs
+    if drop_dl:
+        gates[4] = None
+    return plstm_2d(q, k, v, *gates, **kwargs)

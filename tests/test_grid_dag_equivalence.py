@@ -3,22 +3,12 @@
 import pytest
 import torch
 
-from grid_helpers import flip_rank, graph_run_2d, grid_edge_index, random_1d, random_2d
-from plstm_geometric.ops.grid import plstm_1d, plstm_2d
-
-dag_ops = pytest.importorskip("plstm_geometric.ops.dag", reason="core plstm_dag (issue 2) not on this branch yet")
-structure = pytest.importorskip("plstm_geometric.structure", reason="core LineDAG (issue 2) not on this branch yet")
-plstm_dag, LineDAG = dag_ops.plstm_dag, structure.LineDAG
+from grid_helpers import (GRID_PATHS, flip_rank, graph_run_2d, grid_edge_index, path_chunk,
+                          random_1d, random_2d, run_grid_2d)
+from plstm_geometric import LineDAG, plstm_dag
+from plstm_geometric.ops.grid import plstm_1d
 
 TOL = 1e-9
-
-# Every 2D path: chunk_size=1 is the node-level wavefront, larger chunks the chunkwise form.
-PATHS = pytest.mark.parametrize("wavefront", [True, False], ids=["wavefront", "chunkwise"])
-
-
-def _chunk(wavefront, chunk):
-    return 1 if wavefront else chunk
-
 
 def _graph_2d(inputs, drop_dl=False, flip=(False, False), form="auto"):
     X, Y = inputs[0].shape[1:3]
@@ -35,21 +25,14 @@ def _graph_2d(inputs, drop_dl=False, flip=(False, False), form="auto"):
     return graph_run_2d(kernel, dags, inputs, drop_dl=drop_dl)
 
 
-def _grid_2d(inputs, drop_dl=False, **kw):
-    q, k, v, *g = inputs
-    if drop_dl:
-        g[4] = None
-    return plstm_2d(q, k, v, *g, **kw)
-
-
-@PATHS
+@GRID_PATHS
 @pytest.mark.parametrize("X,Y,chunk", [(1, 1, 8), (3, 5, 8), (7, 4, 2), (9, 6, 4), (13, 10, 4)])
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
 def test_plstm_2d_equals_plstm_dag(X, Y, chunk, drop_dl, wavefront):
     inputs = random_2d(2, X, Y, 2, 3, 2, seed=X * 31 + Y, requires_grad=True)
     weight = torch.randn(2, X, Y, 2, 2, dtype=torch.float64)
     used = [t for i, t in enumerate(inputs) if not (drop_dl and i == 7)]
-    out_grid = _grid_2d(inputs, drop_dl, chunk_size=_chunk(wavefront, chunk))
+    out_grid = run_grid_2d(inputs, drop_dl, chunk_size=path_chunk(wavefront, chunk))
     out_dag = _graph_2d(inputs, drop_dl)
     assert (out_grid - out_dag).abs().max() <= TOL
     g_grid = torch.autograd.grad((out_grid * weight).sum(), used, allow_unused=True)
@@ -60,21 +43,21 @@ def test_plstm_2d_equals_plstm_dag(X, Y, chunk, drop_dl, wavefront):
         assert (a - b).abs().max() <= TOL
 
 
-@PATHS
+@GRID_PATHS
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
 def test_plstm_2d_equals_plstm_dag_level_loop(drop_dl, wavefront):
     """Also against the cell-state level loop of ``plstm_dag`` (not only its dense form)."""
     inputs = random_2d(1, 9, 6, 2, 2, 3, seed=23)
     out_dag = _graph_2d(inputs, drop_dl, form="state")
-    out_grid = _grid_2d(inputs, drop_dl, chunk_size=_chunk(wavefront, 4))
+    out_grid = run_grid_2d(inputs, drop_dl, chunk_size=path_chunk(wavefront, 4))
     assert (out_grid - out_dag).abs().max() <= TOL
 
 
-@PATHS
+@GRID_PATHS
 @pytest.mark.parametrize("flip", [(True, False), (False, True), (True, True)])
 def test_plstm_2d_flips_equal_plstm_dag_with_node_order(flip, wavefront):
     inputs = random_2d(1, 5, 6, 2, 2, 3, seed=17)
-    out_grid = _grid_2d(inputs, flip=flip, chunk_size=_chunk(wavefront, 2))
+    out_grid = run_grid_2d(inputs, flip=flip, chunk_size=path_chunk(wavefront, 2))
     assert (out_grid - _graph_2d(inputs, flip=flip)).abs().max() <= TOL
 
 
