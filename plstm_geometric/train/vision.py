@@ -75,15 +75,18 @@ class ArrowConfig:
         return self.steps or self.epochs * (self.train_samples // self.batch_size)
 
 
+def check_vision_model(name: str) -> str:
+    if name not in VISION_MODELS:
+        raise SystemExit(f"unknown model {name!r} for arrow-pointing; valid: "
+                         f"{', '.join(VISION_MODELS)}")
+    return name
+
+
 def build_vision_model(name: str, cfg: ArrowConfig) -> torch.nn.Module:
     """A two-class :class:`PLSTMVision` (``"plstm"``) or :class:`ViT` (``"vit"``) of ``cfg``'s size."""
-    kwargs = dict(num_classes=2, image_size=cfg.image_size, patch_size=cfg.patch_size,
-                  dim=cfg.dim, depth=cfg.depth, heads=cfg.heads)
-    if name == "plstm":
-        return PLSTMVision(**kwargs)
-    if name == "vit":
-        return ViT(**kwargs)
-    raise SystemExit(f"unknown model {name!r} for arrow-pointing; valid: {', '.join(VISION_MODELS)}")
+    cls = PLSTMVision if check_vision_model(name) == "plstm" else ViT
+    return cls(num_classes=2, image_size=cfg.image_size, patch_size=cfg.patch_size, dim=cfg.dim,
+               depth=cfg.depth, heads=cfg.heads)
 
 
 def render_set(ds: ArrowPointing, progress: bool = False) -> ImageSet:
@@ -201,10 +204,8 @@ def run_arrow_pointing(cfg: ArrowConfig) -> dict:
     Returns:
         The ``results.json`` payload.
     """
-    for name in cfg.models:
-        if name not in VISION_MODELS:
-            raise SystemExit(f"unknown model {name!r} for arrow-pointing; valid: "
-                             f"{', '.join(VISION_MODELS)}")
+    for name in cfg.models:  # before minutes of rendering
+        check_vision_model(name)
     device = resolve_device(cfg.device)
     tic = time.perf_counter()
     train, test = make_data(cfg)
