@@ -1,12 +1,13 @@
 """plstm_geometric: pLSTM (parallelizable Linear Source Transition Mark networks) for PyG."""
-from .models import GINNet, PLSTMNet
-from .nn import PLSTMBlock, PLSTMConv
-from .ops import plstm_dag, plstm_dag_reference
+from .datasets import ArrowPointing
+from .models import GINNet, PLSTMNet, PLSTMVision, ViT
+from .nn import PLSTM2D, PLSTMBlock, PLSTMConv
+from .ops import plstm_1d, plstm_2d, plstm_dag, plstm_dag_reference
 from .structure import LineDAG, LineDAGData
 from .transforms import AddLineDAG, CanonicalSmilesOrder
 
 __version__ = "0.1.0"
 
-__all__ = ["PLSTMConv", "PLSTMBlock", "PLSTMNet", "GINNet", "LineDAG", "LineDAGData",
-           "AddLineDAG", "CanonicalSmilesOrder", "plstm_dag", "plstm_dag_reference",
-           "__version__"]
+__all__ = ["AddLineDAG", "ArrowPointing", "CanonicalSmilesOrder", "GINNet", "LineDAG",
+           "LineDAGData", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet", "PLSTMVision", "ViT",
+           "__version__", "plstm_1d", "plstm_2d", "plstm_dag", "plstm_dag_reference"]

@@ -5,6 +5,7 @@
     plstm-geometric prepare ogbg-molhiv --csv HIV.csv --root data
     plstm-geometric evaluate --checkpoint runs/chembl2321810-plstm/seed0/best.pt
     plstm-geometric bench --dataset ogbg-molhiv --models plstm,gin --root data
+    plstm-geometric train --task arrow-pointing --model plstm,vit --seeds 3   # SPEC §6
 
 Multi-process: ``torchrun --nproc_per_node 2 -m plstm_geometric train ...``.
 """
@@ -36,7 +37,8 @@ def _add_line_dag_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="plstm", help="plstm, gin or gine (default: %(default)s)")
+    p.add_argument("--model", default="plstm", help="plstm, gin or gine; arrow-pointing: plstm and / or vit, "
+                        "comma-separated (default: %(default)s)")
     p.add_argument("--hidden", type=int, help="width (default: 96 pLSTM, 300 GIN/GINE, 128 on TU)")
     p.add_argument("--layers", type=int, help="pLSTM blocks / GIN layers (default: 2 / 5, 4 on TU)")
     p.add_argument("--heads", type=int, default=4, help="pLSTM heads (default: %(default)s)")
@@ -49,20 +51,58 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     _add_line_dag_arg(p)
 
 
+def _add_arrow_args(p: argparse.ArgumentParser) -> None:
+    from .train.vision import ArrowConfig
+
+    d = ArrowConfig()
+    g = p.add_argument_group(
+        "arrow-pointing", "--task arrow-pointing trains each of --model (comma-separated: plstm = "
+        "PLSTMVision, vit = ViT) with seeds 0..--seeds-1 at --image-size and tests at that size "
+        "and at twice it with the same object sizes; --hidden / --layers / --heads set the token "
+        f"width, (P, D) block pairs and heads (default: {d.dim}, {d.depth}, {d.heads}), --out the "
+        "folder of results.json / results.md (default: runs/arrow-pointing). Object sizes are "
+        "pixels on the paper's 192 px canvas, multiplied by --object-scale.")
+    g.add_argument("--image-size", type=int, default=d.image_size,
+                   help="training canvas side (default: %(default)s)")
+    g.add_argument("--patch-size", type=int, default=d.patch_size, help="(default: %(default)s)")
+    g.add_argument("--steps", type=int, help="optimiser steps (default: --epochs passes)")
+    g.add_argument("--train-samples", type=int, default=d.train_samples,
+                   help="size of the rendered training set (default: %(default)s)")
+    g.add_argument("--test-samples", type=int, default=d.test_samples,
+                   help="test images per size (default: %(default)s)")
+    g.add_argument("--object-scale", type=float, default=d.object_scale,
+                   help="factor on all object sizes (default: 1/3, the paper's sizes at 64 px)")
+    g.add_argument("--radius", type=float, nargs=2, default=d.radius, metavar=("MIN", "MAX"),
+                   help="circle radius range (default: %(default)s)")
+    g.add_argument("--arrow-length", type=float, nargs=2, default=d.arrow_length,
+                   metavar=("MIN", "MAX"), help="(default: %(default)s)")
+    g.add_argument("--arrow-width", type=float, nargs=2, default=d.arrow_width,
+                   metavar=("MIN", "MAX"), help="stroke width range (default: %(default)s)")
+    g.add_argument("--padding", type=float, default=d.padding,
+                   help="border kept free of object centres (default: %(default)s)")
+    g.add_argument("--data-seed", type=int, default=d.data_seed,
+                   help="training set seed; the test sets use seed + 1 (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="plstm-geometric", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train and evaluate a model")
-    p.add_argument("--dataset", default=DEFAULT_DATASET,
-                   help=f"one of {', '.join(DATASETS)} (default: %(default)s, ships with RDKit)")
+    p.add_argument("--task", choices=("graph", "arrow-pointing"), default="graph",
+                   help="graph: a graph dataset (--dataset); arrow-pointing: the SPEC §6 image "
+                        "extrapolation experiment (see 'arrow-pointing' below)")
+    p.add_argument("--dataset", help=f"one of {', '.join(DATASETS)} (default: {DEFAULT_DATASET}, "
+                                     "ships with RDKit)")
     _add_model_args(p)
     _add_data_args(p)
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, help="passes over the training set (default: 30; "
+                   "arrow-pointing: 1, unless --steps is given)")
     p.add_argument("--batch-size", type=int, default=64, help="global batch size (all processes)")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 0.01; "
+                                                      "arrow-pointing: 0.05)")
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of all steps")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
     p.add_argument("--seeds", type=int, default=1, help="train seeds 0..N-1 (default: 1)")
@@ -73,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=int,
                    help="stop after this epoch (a time budget); --resume continues")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    _add_arrow_args(p)
 
     p = sub.add_parser("evaluate", help="score a saved best.pt checkpoint")
     p.add_argument("--checkpoint", required=True)
@@ -97,11 +138,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Graph-only options of ``train`` (their defaults are None / False): --task arrow-pointing
+# refuses them rather than silently ignoring them.
+_GRAPH_ONLY = ("dataset", "folds", "limit", "resume", "stop_after", "dropout", "virtual_node",
+               "pool", "orientation")
+
+
 def cmd_train(args) -> None:
+    if args.task == "arrow-pointing":
+        cmd_train_arrow(args)
+        return
     from .train import TrainConfig, run
 
+    # Unset options (None) fall back to TrainConfig's defaults.
     fields = set(TrainConfig.__dataclass_fields__) - {"command"}
-    run(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields}))
+    run(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None}))
+
+
+def cmd_train_arrow(args) -> None:
+    from .train.vision import ArrowConfig, run_arrow_pointing
+
+    given = [k for k in _GRAPH_ONLY if getattr(args, k) not in (None, False)]
+    if given:
+        raise SystemExit("--task arrow-pointing does not take " +
+                         ", ".join("--" + k.replace("_", "-") for k in given))
+    options = {k: v for k, v in vars(args).items() if k in ArrowConfig.__dataclass_fields__}
+    options.update(models=args.model.split(","), dim=args.hidden, depth=args.layers)
+    # Unset options (None) fall back to ArrowConfig's defaults.
+    run_arrow_pointing(ArrowConfig(**{k: v for k, v in options.items()
+                                      if v is not None and k != "command"}))
 
 
 def cmd_evaluate(args) -> None:

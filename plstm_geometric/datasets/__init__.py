@@ -1,3 +1,3 @@
 from plstm_geometric.datasets.arrow_pointing import ArrowGeometry, ArrowPointing, ray_hits_circle
 
-__all__ = ["ArrowPointing", "ArrowGeometry", "ray_hits_circle"]
+__all__ = ["ArrowGeometry", "ArrowPointing", "ray_hits_circle"]

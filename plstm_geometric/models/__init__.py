@@ -1,5 +1,7 @@
-"""Graph-level models: pLSTM and the GIN / GINE baselines it is compared with."""
+"""Graph-level models (pLSTM and the GIN / GINE baselines it is compared with) and image
+classifiers (pLSTM-ViT and a ViT baseline)."""
 from .baselines import GINNet
 from .plstm_net import PLSTMNet
+from .vision import PLSTMVision, ViT
 
-__all__ = ["PLSTMNet", "GINNet"]
+__all__ = ["GINNet", "PLSTMNet", "PLSTMVision", "ViT"]

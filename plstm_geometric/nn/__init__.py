@@ -1,6 +1,7 @@
 """Neural network modules."""
 from .block import PLSTMBlock
 from .conv import PLSTMConv
+from .grid import PLSTM2D
 from .norm import MultiHeadRMSNorm
 
-__all__ = ["PLSTMConv", "PLSTMBlock", "MultiHeadRMSNorm"]
+__all__ = ["MultiHeadRMSNorm", "PLSTM2D", "PLSTMBlock", "PLSTMConv"]

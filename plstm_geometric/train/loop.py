@@ -108,6 +108,20 @@ def cosine_warmup(total_steps: int, warmup_steps: int):
     return factor
 
 
+def adamw_cosine(model: torch.nn.Module, lr: float, weight_decay: float, total_steps: int,
+                 warmup: float):
+    """AdamW and its per-step schedule: linear warm-up over the ``warmup`` fraction of
+    ``total_steps`` (at least one step), then cosine decay to zero.
+
+    Returns:
+        ``(optimizer, scheduler)``; call ``scheduler.step()`` after every optimiser step.
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_warmup(total_steps, max(1, round(warmup * total_steps))))
+    return optimizer, scheduler
+
+
 class Objective:
     """Loss and output scaling of a task. Regression targets are standardised with the training
     mean / std (predictions are mapped back before scoring); binary labels may be NaN (missing)."""
@@ -224,10 +238,8 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
                  if info.enabled else model)
     sampler = GlobalBatchSampler(len(train_set), cfg.batch_size, info, seed)
     loader = DataLoader(train_set, batch_sampler=sampler)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * len(sampler)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_warmup(steps, max(1, round(cfg.warmup * steps))))
+    optimizer, scheduler = adamw_cosine(model, cfg.lr, cfg.weight_decay, cfg.epochs * len(sampler),
+                                        cfg.warmup)
     history: List[dict] = []
     best: Optional[dict] = None
     start = 1
