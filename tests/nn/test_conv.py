@@ -44,13 +44,14 @@ def test_batch_of_molecules_equals_per_graph(molecules, mode):
 
 
 def test_forms_agree_in_the_layer(molecules):
-    conv = randomize(PLSTMConv(9, 16, heads=2, edge_dim=3))
+    # float64: the per-head RMSNorm amplifies float32 rounding of heads with a small output.
+    conv = randomize(PLSTMConv(9, 16, heads=2, edge_dim=3)).double()
     d = molecules[3]
     outs = []
     for form in ("dense", "state"):
         conv.form = form
-        outs.append(conv(d.x, d.edge_index, d.edge_attr))
-    torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=0)
+        outs.append(conv(d.x.double(), d.edge_index, d.edge_attr.double()))
+    torch.testing.assert_close(outs[0], outs[1], atol=1e-10, rtol=0)
 
 
 @pytest.mark.parametrize("mode", ["P", "D"])
