@@ -143,16 +143,11 @@ def plstm_dag_dense(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
                                             for bk in layout.buckets])
     pad = lambda x: split(x.new_zeros(rows, *x.shape[1:]).index_copy(  # noqa: E731
         0, layout.node_row, x), "rows")
-    flat = lambda x, index, size: split(scatter_flat(x, index, size), part)  # noqa: E731
     q_pad, k_pad, v_pad = pad(query), pad(key), pad(value)
-    part = "a"
-    a_parts = flat(transition, layout.a_index, size_a)
-    part = "b"
-    b_parts = flat(source, layout.b_index, size_b)
-    part = "m"
-    m_parts = flat(mark, layout.m_index, size_m)
-    part = "d"
-    d_parts = flat(direct, layout.d_index, size_d)
+    a_parts = split(scatter_flat(transition, layout.a_index, size_a), "a")
+    b_parts = split(scatter_flat(source, layout.b_index, size_b), "b")
+    m_parts = split(scatter_flat(mark, layout.m_index, size_m), "m")
+    d_parts = split(scatter_flat(direct, layout.d_index, size_d), "d")
     outs = []
     for i, bk in enumerate(layout.buckets):
         g, n, e = bk.graphs, bk.nodes, bk.edges
