@@ -122,6 +122,17 @@ def adamw_cosine(model: torch.nn.Module, lr: float, weight_decay: float, total_s
     return optimizer, scheduler
 
 
+def optimizer_step(model: torch.nn.Module, loss: torch.Tensor, optimizer, scheduler,
+                   clip: float) -> None:
+    """Backward, gradient-norm clipping (``clip > 0``), optimiser and schedule step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    scheduler.step()
+
+
 class Objective:
     """Loss and output scaling of a task. Regression targets are standardised with the training
     mean / std (predictions are mapped back before scoring); binary labels may be NaN (missing)."""
@@ -184,16 +195,12 @@ def train_epoch(model, loader, optimizer, scheduler, objective: Objective, devic
         loss_sum, count = objective.loss_sum(out.float(), batch.y)
         global_count = all_reduce_sum(torch.tensor([float(count)]), info).item()
         loss = loss_sum * info.world_size / max(global_count, 1.0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        scheduler.step()
-        total += torch.tensor([loss_sum.item(), count], dtype=torch.float64)
+        optimizer_step(model, loss, optimizer, scheduler, clip)
+        loss_value = loss_sum.item()
+        total += torch.tensor([loss_value, count], dtype=torch.float64)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum.item() / max(count, 1):.4f}")
+            bar.set_postfix(loss=f"{loss_value / max(count, 1):.4f}")
     total = all_reduce_sum(total, info)
     return float(total[0] / total[1].clamp_min(1))
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..datasets import ArrowPointing
 from ..models.vision import PLSTMVision, ViT
 from . import io
-from .loop import adamw_cosine, resolve_device, seed_everything
+from .loop import adamw_cosine, optimizer_step, resolve_device, seed_everything
 
 VISION_MODELS = ("plstm", "vit")
 
@@ -156,12 +156,7 @@ def train_vision(name: str, seed: int, cfg: ArrowConfig, train: ImageSet,
                 perm = torch.randperm(len(labels), generator=order)
             idx = perm[(step % per_pass) * cfg.batch_size:][:cfg.batch_size]
             loss = F.cross_entropy(model(to_input(images[idx], device)), labels[idx].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            optimizer.step()
-            scheduler.step()
+            optimizer_step(model, loss, optimizer, scheduler, cfg.clip)
             # Exponential average: the per-batch loss of a two-class task is too noisy to read.
             running = loss.item() if step == 0 else 0.98 * running + 0.02 * loss.item()
             bar.update()
