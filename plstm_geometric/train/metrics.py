@@ -1,6 +1,7 @@
 """Evaluation metrics; OGB datasets are scored by OGB's official ``Evaluator``."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Dict, Optional
 
 import numpy as np
@@ -15,6 +16,14 @@ def _per_task(y_true: np.ndarray, y_pred: np.ndarray, score) -> float:
         if mask.any() and 0 < y_true[mask, t].sum() < mask.sum():
             values.append(score(y_true[mask, t], y_pred[mask, t]))
     return float(np.mean(values)) if values else float("nan")
+
+
+@lru_cache(maxsize=None)
+def _ogb_evaluator(name: str):
+    # The constructor reads OGB's master table; scoring runs twice every epoch.
+    from ogb.graphproppred import Evaluator
+
+    return Evaluator(name)
 
 
 def compute_metrics(task: str, y_true: Tensor, y_pred: Tensor,
@@ -38,9 +47,7 @@ def compute_metrics(task: str, y_true: Tensor, y_pred: Tensor,
                "ap": _per_task(y_true, y_pred, average_precision_score)}
         # OGB's Evaluator raises when no task has both classes; ours then reports NaN.
         if ogb_name is not None and not np.isnan(out["rocauc"]):
-            from ogb.graphproppred import Evaluator
-
-            evaluator = Evaluator(ogb_name)
+            evaluator = _ogb_evaluator(ogb_name)
             key = evaluator.eval_metric
             out[key] = float(evaluator.eval({"y_true": y_true, "y_pred": y_pred})[key])
         return out
