@@ -93,8 +93,11 @@ class GlobalBatchSampler(DistributedSampler):
 def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """Sum over processes (identity for a single process)."""
     if info.enabled:
-        values = values.clone()
+        # NCCL reduces CUDA tensors only; callers keep their counters on the CPU.
+        device = values.device
+        values = values.to("cuda" if dist.get_backend() == "nccl" else device, copy=True)
         dist.all_reduce(values)
+        values = values.to(device)
     return values
 
 
