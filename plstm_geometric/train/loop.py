@@ -283,7 +283,9 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
                 row[f"{key}_{name}"] = value
         history.append(row)
         score = row[f"valid_{task.metric}"]
-        improved = best is None or (not math.isnan(score) and sign * score > sign * best["score"])
+        # A NaN score (e.g. ROC-AUC on a one-class split) never wins, but is beaten by any number.
+        improved = best is None or (not math.isnan(score) and (
+            math.isnan(best["score"]) or sign * score > sign * best["score"]))
         if improved:
             best = {"epoch": epoch, "score": score}
         if info.is_main:
