@@ -70,15 +70,10 @@ def mol_to_graph(mol) -> Dict[str, np.ndarray]:
 def smiles_to_data(smiles: str, lenient: bool = False) -> Optional[Data]:
     """OGB-featurised :class:`~torch_geometric.data.Data` (``x``, ``edge_index``, ``edge_attr``,
     ``smiles``) for one SMILES, or ``None`` when RDKit rejects it."""
-    from ogb.utils import smiles2graph
-
-    if parse_smiles(smiles) is not None:
-        graph = smiles2graph(smiles)
-    else:
-        mol = parse_smiles(smiles, lenient=lenient) if lenient else None
-        if mol is None:
-            return None
-        graph = mol_to_graph(mol)
+    mol = parse_smiles(smiles, lenient=lenient)
+    if mol is None:
+        return None
+    graph = mol_to_graph(mol)  # smiles2graph would parse the SMILES a second time
     return Data(
         x=torch.from_numpy(graph["node_feat"]),
         edge_index=torch.from_numpy(graph["edge_index"]),
