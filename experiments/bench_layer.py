@@ -21,6 +21,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import GINEConv
 
 from plstm_geometric import AddLineDAG, PLSTMConv, plstm_dag, plstm_dag_reference
+from plstm_geometric.data import smiles_to_data
 from plstm_geometric.train.io import save_json
 
 DEFAULT_CSV = Path(os.environ.get("PLSTM_SHARED", Path(__file__).resolve().parents[2] / "shared")
@@ -29,20 +30,17 @@ DEFAULT_CSV = Path(os.environ.get("PLSTM_SHARED", Path(__file__).resolve().paren
 
 def load_molecules(csv: Path, count: int) -> list[Data]:
     import pandas as pd
-    from ogb.utils import smiles2graph
-    from rdkit import Chem, RDLogger
 
     if not csv.exists():
         raise SystemExit(f"HIV.csv not found at {csv}: pass --csv PATH (MoleculeNet HIV.csv, "
                          "e.g. ../shared/datasets/moleculenet/HIV.csv)")
-    RDLogger.DisableLog("rdApp.*")
     graphs = []
     for smiles in pd.read_csv(csv)["smiles"]:
-        if Chem.MolFromSmiles(smiles) is None:
+        data = smiles_to_data(smiles)
+        if data is None:
             continue
-        g = smiles2graph(smiles)
-        graphs.append(Data(x=torch.tensor(g["node_feat"]), edge_index=torch.tensor(g["edge_index"]),
-                           edge_attr=torch.tensor(g["edge_feat"]), num_nodes=g["num_nodes"]))
+        del data.smiles  # the benchmark batches tensors only
+        graphs.append(data)
         if len(graphs) == count:
             break
     return graphs
