@@ -17,10 +17,15 @@ def csr(src: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
     return order, ptr
 
 
+def exclusive_cumsum(count: Tensor) -> Tensor:
+    """Start offset of each group from the group sizes: ``[0, c0, c0 + c1, ...]`` (same length)."""
+    return torch.cumsum(count, 0) - count
+
+
 def expand_ranges(start: Tensor, count: Tensor) -> Tensor:
     """Concatenation of ``arange(start[i], start[i] + count[i])`` over i, without a Python loop."""
     total = int(count.sum())
-    offsets = torch.cumsum(count, 0) - count
+    offsets = exclusive_cumsum(count)
     return torch.repeat_interleave(start - offsets, count, output_size=total) + torch.arange(
         total, device=start.device)
 

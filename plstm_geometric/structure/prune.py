@@ -19,6 +19,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .levels import exclusive_cumsum
 from .orient import lexsort
 
 
@@ -26,7 +27,7 @@ def local_ids(group: Tensor, key: Tensor, num_groups: int) -> tuple[Tensor, Tens
     """Rank of every element within its group (ordered by ``key``) and the group sizes."""
     perm = lexsort(group, key)
     count = torch.bincount(group, minlength=num_groups)
-    start = torch.cumsum(count, 0) - count
+    start = exclusive_cumsum(count)
     local = torch.empty_like(group)
     local[perm] = torch.arange(group.numel(), device=group.device) - start[group[perm]]
     return local, count

@@ -11,6 +11,7 @@ from torch_geometric.transforms import BaseTransform
 
 from ..structure import LineDAG
 from ..structure.data import LineDAGData
+from ..structure.levels import exclusive_cumsum
 from ..structure.validate import check_index, check_node_order
 
 DIRECTIONS = {"forward": False, "reverse": True}
@@ -121,7 +122,7 @@ class AddLineDAG(BaseTransform):
         bound = torch.repeat_interleave(num_nodes, edge_counts)
         if bool(((local < 0) | (local >= bound)).any()):
             raise ValueError("edge_index refers to a node outside its graph")
-        start = torch.cumsum(num_nodes, 0) - num_nodes
+        start = exclusive_cumsum(num_nodes)
         edge_index = local + torch.repeat_interleave(start, edge_counts)
         batch = torch.repeat_interleave(torch.arange(len(chunk)), num_nodes)
         order = None
