@@ -26,11 +26,11 @@ def test_plstm2d_equals_sum_of_reference_orientations(mode):
     B, X, Y, _ = x.shape
     H, K = layer.heads, layer.head_dim
     q, k, v = layer.qkv(x).view(B, X, Y, 3, H, K).unbind(3)
-    gates = layer._grid_gates(x)
+    raw = layer.gates(x).view(B, X, Y, len(layer.gate_names), 4, H)
     total = 0
     for o in range(4):
         dims = [d for d, bit in ((1, 1), (2, 2)) if o & bit]
-        g = [None if t is None else t[..., o, :].flip(dims) for t in gates]
+        g = layer._grid_gates(raw[..., o, :].flip(dims))
         y = plstm_2d_reference(*(t.flip(dims) for t in (q * K ** -0.5, k, v)), *g).flip(dims)
         total = total + layer.norm(y)
     expected = layer.out(total.reshape(B, X, Y, H * K))
@@ -41,7 +41,8 @@ def test_plstm2d_p_mode_routes_mass():
     """P-mode: the two outgoing transitions of every edge and the two sources sum to one."""
     layer = PLSTM2D(8, heads=2, mode="P")
     torch.nn.init.normal_(layer.gates.weight)
-    s_r, s_d, t_rl, t_ru, t_dl, t_du, m_l, m_u, d = layer._grid_gates(torch.randn(2, 3, 3, 8))
+    raw = layer.gates(torch.randn(2, 3, 3, 8)).view(2, 3, 3, len(layer.gate_names), -1)
+    s_r, s_d, t_rl, t_ru, t_dl, t_du, m_l, m_u, d = layer._grid_gates(raw)
     for a, b in ((s_r, s_d), (t_rl, t_dl), (t_ru, t_du)):
         assert torch.allclose(a + b, torch.ones_like(a))
     assert torch.equal(m_l, m_u)

@@ -105,10 +105,9 @@ class PLSTM2D(torch.nn.Module):
             self.gates.bias.copy_(bias.repeat_interleave(self.orientations * self.heads))
         self.norm.reset_parameters()
 
-    def _grid_gates(self, x: Tensor) -> list[Tensor | None]:
-        """The nine kernel gates, each ``[B, X, Y, O, H]``."""
-        B, X, Y, _ = x.shape
-        raw = self.gates(x).view(B, X, Y, len(self.gate_names), self.orientations, self.heads)
+    def _grid_gates(self, raw: Tensor) -> list[Tensor | None]:
+        """The nine kernel gates, each ``[B', X, Y, H]``, from pre-activations
+        ``[B', X, Y, len(gate_names), H]``."""
         g = dict(zip(self.gate_names, raw.unbind(3)))
         if self.mode == "P":
             o, S, T, M, D = (torch.sigmoid(g[n]) for n in _P_GATES)
@@ -130,7 +129,7 @@ class PLSTM2D(torch.nn.Module):
         H, K, O = self.heads, self.head_dim, self.orientations
         q, k, v = self.qkv(x).view(B, X, Y, 3, H, K).unbind(3)
         q = q * K ** -0.5
-        gates = self._grid_gates(x)
+        raw = self.gates(x).view(B, X, Y, len(self.gate_names), O, H)
 
         def flips(o: int) -> list[int]:
             return [d for d, bit in ((1, 1), (2, 2)) if o & bit]
@@ -140,9 +139,10 @@ class PLSTM2D(torch.nn.Module):
             return torch.cat([(t[..., o, :] if per_orientation else t).flip(flips(o))
                               for o in range(O)])
 
+        # Gates are elementwise in the pre-activations, so one flip of those serves all nine
+        # (P-mode reuses o*S, o*T and M in several gates).
         out = plstm_2d(stack(q, False), stack(k, False), stack(v, False),
-                       *[None if g is None else stack(g, True) for g in gates],
-                       chunk_size=self.chunk_size)
+                       *self._grid_gates(stack(raw, True)), chunk_size=self.chunk_size)
         out = self.norm(out)
         out = sum(o_out.flip(flips(o)) for o, o_out in enumerate(out.split(B)))
         return self.out(out.reshape(B, X, Y, H * K).to(x.dtype))
