@@ -10,7 +10,7 @@ from torch import Tensor
 
 from plstm_geometric.ops.grid._checks import check_2d, check_chunk_size, compute_dtype
 from plstm_geometric.ops.grid.chain import _next_pow2
-from plstm_geometric.ops.grid.wavefront import wavefront_2d
+from plstm_geometric.ops.grid.wavefront import _plan, wavefront_2d
 
 #: ``chunk_size=None``: grids up to this side run as one chunk, larger ones as the
 #: node-level wavefront (``chunk_size=1``); measured on CPU, forward+backward,
@@ -253,12 +253,9 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
     are gathered into anti-diagonal order once, so every step works on slices.
     """
     B, H, nx, ny = tb.shape[:4]
-    diagonals, order = [], []
-    for d in range(nx + ny - 1):
-        lo, hi = max(0, d - ny + 1), min(d, nx - 1)
-        diagonals.append((lo, hi))
-        order.extend(x * ny + d - x for x in range(lo, hi + 1))
-    order_t = torch.tensor(order, device=tb.device)
+    plan = _plan(nx, ny)  # the node-level wavefront's diagonal order, here over chunks
+    diagonals = [(dg.lo, dg.lo + dg.n - 1) for dg in plan.diagonals]
+    order_t = plan.order.to(tb.device)
 
     def by_diagonal(t: Tensor) -> Tensor:
         return t.flatten(2, 3)[:, :, order_t]
@@ -291,4 +288,4 @@ def _wavefront(q: Tensor, k: Tensor, v: Tensor, tb: Tensor, sb: Tensor, mb: Tens
     c_in = torch.cat(incoming, dim=2)  # [B, H, chunks, 2c, K, V]
     # y_n += sum_i mb[n, i] C_i^T q_n
     y = (mb[..., None] * q[..., None, :]).flatten(-2) @ c_in.flatten(-3, -2)
-    return y[:, :, torch.argsort(order_t)].view(B, H, nx, ny, *y.shape[-2:])
+    return y[:, :, plan.inverse.to(tb.device)].view(B, H, nx, ny, *y.shape[-2:])
