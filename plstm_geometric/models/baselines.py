@@ -77,11 +77,10 @@ class GINNet(torch.nn.Module):
         self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(hidden_channels) for _ in range(num_layers))
         if virtual_node:
             self.vn_embedding = torch.nn.Embedding(1, hidden_channels)
+            # OGB's virtual-node MLP: the GIN MLP followed by BatchNorm and ReLU.
             self.vn_mlps = torch.nn.ModuleList(torch.nn.Sequential(
-                torch.nn.Linear(hidden_channels, 2 * hidden_channels),
-                torch.nn.BatchNorm1d(2 * hidden_channels), torch.nn.ReLU(),
-                torch.nn.Linear(2 * hidden_channels, hidden_channels),
-                torch.nn.BatchNorm1d(hidden_channels), torch.nn.ReLU()) for _ in range(num_layers - 1))
+                *_mlp(hidden_channels), torch.nn.BatchNorm1d(hidden_channels), torch.nn.ReLU())
+                for _ in range(num_layers - 1))
         self.head = torch.nn.Linear(hidden_channels, out_channels)
         self.reset_parameters()
 
