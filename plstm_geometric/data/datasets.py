@@ -23,7 +23,7 @@ from torch_geometric.data import Data, Dataset, InMemoryDataset
 
 from .cache import maybe_pretransform
 from .molecules import InvalidSmilesReport, scaffold_split, smiles_to_data
-from .ogb import OGB_DATASETS, load_ogb
+from .ogb import OGB_DATASETS, load_ogb, open_dataset
 
 DEFAULT_DATASET = "chembl2321810"
 
@@ -249,12 +249,8 @@ def missing_moleculenet_message(name: str, root: str) -> str:
 def _load_moleculenet(name, root, pre_transform, download, log):
     pyg_name, stem, task = MOLECULENET[name]
     raw = osp.join(root, name, "raw", stem + ".csv")
-    if not osp.exists(raw) and not download:
-        raise SystemExit(missing_moleculenet_message(name, root))
-    try:
-        base = _moleculenet_class()(root, pyg_name)
-    except OSError as err:
-        raise SystemExit(f"{missing_moleculenet_message(name, root)}\n(download failed: {err})") from err
+    base = open_dataset(osp.exists(raw), download, missing_moleculenet_message(name, root),
+                        lambda: _moleculenet_class()(root, pyg_name))
     with open(osp.join(base.processed_dir, "invalid_smiles.json")) as f:
         message = json.load(f)["message"]
     if message and log:
@@ -296,12 +292,9 @@ def missing_tu_message(name: str, root: str) -> str:
 def _load_tu(name, root, pre_transform, download, log):
     from torch_geometric.datasets import TUDataset
 
-    if not osp.exists(osp.join(root, name, "raw", f"{name}_A.txt")) and not download:
-        raise SystemExit(missing_tu_message(name, root))
-    try:
-        base = TUDataset(root, name, use_node_attr=True, use_edge_attr=True)
-    except OSError as err:
-        raise SystemExit(f"{missing_tu_message(name, root)}\n(download failed: {err})") from err
+    base = open_dataset(osp.exists(osp.join(root, name, "raw", f"{name}_A.txt")), download,
+                        missing_tu_message(name, root),
+                        lambda: TUDataset(root, name, use_node_attr=True, use_edge_attr=True))
     dataset = maybe_pretransform(base, osp.join(root, name), pre_transform, log=log)
     return GraphTask(name, dataset, tu_folds(base._data.y), "multiclass", base.num_classes,
                      "accuracy", False)

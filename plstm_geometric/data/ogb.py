@@ -17,7 +17,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -60,6 +60,24 @@ def missing_ogb_message(name: str, root: str) -> str:
             f"  {folder}/split/scaffold/{{train,valid,test}}.csv.gz\n  {folder}/RELEASE_v1.txt\n{how}")
 
 
+T = TypeVar("T")
+
+
+def open_dataset(present: bool, download: bool, missing: str, construct: Callable[[], T]) -> T:
+    """``construct()`` a dataset class that downloads when its files are absent.
+
+    Without ``download`` and with the files absent, or when the download fails (urllib errors
+    are ``OSError``: no network, DNS failure), exits with ``missing``: which files are expected
+    where and how to obtain them.
+    """
+    if not present and not download:
+        raise SystemExit(missing)
+    try:
+        return construct()
+    except OSError as err:
+        raise SystemExit(f"{missing}\n(download failed: {err})") from err
+
+
 def load_ogb(name: str, root: str, download: bool = True):
     """Loads an OGB graph property dataset with the guards described in the module docstring.
 
@@ -76,13 +94,9 @@ def load_ogb(name: str, root: str, download: bool = True):
             f"{folder} exists but has no RELEASE_v1.txt, so OGB would stop and ask on stdin "
             f"whether to delete it. Delete the folder to re-download, or rebuild it "
             f"(plstm-geometric prepare {name} ...).")
-    if not osp.isdir(folder) and not download:
-        raise SystemExit(missing_ogb_message(name, root))
     register_safe_globals()
-    try:
-        dataset = PygGraphPropPredDataset(name=name, root=root)
-    except OSError as err:  # urllib errors are OSErrors: no network, DNS failure
-        raise SystemExit(f"{missing_ogb_message(name, root)}\n(download failed: {err})") from err
+    dataset = open_dataset(osp.isdir(folder), download, missing_ogb_message(name, root),
+                           lambda: PygGraphPropPredDataset(name=name, root=root))
     mapping = osp.join(folder, "mapping", "mol.csv.gz")
     smiles = pd.read_csv(mapping)["smiles"].tolist() if osp.exists(mapping) else None
     return dataset, dataset.get_idx_split(), smiles
