@@ -86,8 +86,6 @@ class LineDAG:
             prune = "greedy" if mode == "D" else None
         if prune not in PRUNE_RULES:
             raise ValueError(f"prune must be one of {PRUNE_RULES}, got {prune!r}")
-        if prune == "chirality" and grid_shape is None:
-            raise ValueError("prune='chirality' needs grid_shape=(MX, MY)")
         num_nodes = check_num_nodes(num_nodes)
         check_index(edge_index, "edge_index")
         check_in_range(edge_index, num_nodes, "edge_index", "node")
@@ -99,15 +97,32 @@ class LineDAG:
         line = line_graph(dag, num_nodes)
         # In the full line DAG a line node's depth is the depth of its tail in the node DAG.
         level = topological_levels(dag, num_nodes, batch=batch)[dag[0]]
-        if prune is not None and line.size(1) > 0:
-            if prune == "greedy":
+        full = cls(num_nodes, dag, line, edge_id, level, batch, mode, reverse)
+        return full if prune is None else full.pruned(prune, grid_shape=grid_shape, mode=mode)
+
+    def pruned(self, rule: str = "greedy", *, grid_shape: Optional[tuple[int, int]] = None,
+               mode: str = "D") -> "LineDAG":
+        """This structure with its line DAG pruned to a multitree (D-mode, SPEC §3) and
+        re-levelled; the node DAG is shared.
+
+        Must be called on a full line DAG from :meth:`from_graph` with ``prune=None``, so that
+        its levels are the node-DAG depths the greedy rule orders by. ``rule``: ``"greedy"`` or
+        ``"chirality"`` (needs ``grid_shape``), as ``prune`` of :meth:`from_graph`.
+        """
+        if rule not in PRUNE_RULES or rule is None:
+            raise ValueError(f"rule must be 'greedy' or 'chirality', got {rule!r}")
+        if rule == "chirality" and grid_shape is None:
+            raise ValueError("prune='chirality' needs grid_shape=(MX, MY)")
+        dag, line, level, batch = self.dag_edge_index, self.line_index, self.edge_level, self.batch
+        if line.size(1) > 0:
+            if rule == "greedy":
                 graph = batch[dag[0]] if batch is not None else torch.zeros_like(dag[0])
                 keep = greedy_multitree(line, level, graph)
             else:
-                keep = chirality(dag, line, grid_shape, num_nodes, batch)
+                keep = chirality(dag, line, grid_shape, self.num_nodes, batch)
             line = line[:, keep]
             level = topological_levels(line, dag.size(1), what="line DAG")
-        return cls(num_nodes, dag, line, edge_id, level, batch, mode, reverse)
+        return LineDAG(self.num_nodes, dag, line, self.edge_id, level, batch, mode, self.reverse)
 
     @classmethod
     def from_edges(cls, dag_edge_index: Tensor, line_index: Tensor, num_nodes: int,

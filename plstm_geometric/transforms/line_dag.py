@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -57,10 +57,10 @@ class AddLineDAG(BaseTransform):
 
     def forward(self, data: Data) -> LineDAGData:
         out = self._output(data)
-        for mode, reverse in self._structures():
-            out.set_line_dag(LineDAG.from_graph(
-                data.edge_index, data.num_nodes, mode=mode, reverse=reverse,
-                node_order=self._order(data), drop_self_loops=self.drop_self_loops))
+        for line_dag in self._line_dags(lambda reverse: LineDAG.from_graph(
+                data.edge_index, data.num_nodes, reverse=reverse, node_order=self._order(data),
+                drop_self_loops=self.drop_self_loops)):
+            out.set_line_dag(line_dag)
         return out
 
     def forward_batch(self, data_list: Sequence[Data],
@@ -97,11 +97,10 @@ class AddLineDAG(BaseTransform):
         edge_index, batch, order, edge_counts = self._collate(chunk)
         # Shallow copies, as BaseTransform.__call__ makes: the caller's graphs stay unchanged.
         outs = [self._output(copy.copy(data)) for data in chunk]
-        for mode, reverse in self._structures():
-            parts = LineDAG.from_graph(edge_index, batch.numel(), mode=mode, reverse=reverse,
-                                       node_order=order, drop_self_loops=self.drop_self_loops,
-                                       batch=batch).unbatch(edge_counts)
-            for out, part in zip(outs, parts):
+        for line_dag in self._line_dags(lambda reverse: LineDAG.from_graph(
+                edge_index, batch.numel(), reverse=reverse, node_order=order,
+                drop_self_loops=self.drop_self_loops, batch=batch)):
+            for out, part in zip(outs, line_dag.unbatch(edge_counts)):
                 out.set_line_dag(part)
         return outs
 
@@ -146,10 +145,13 @@ class AddLineDAG(BaseTransform):
         if chunk:
             yield start, chunk
 
-    def _structures(self) -> Iterator[tuple[str, bool]]:
-        for mode in self.modes:
-            for direction in self.directions:
-                yield mode, DIRECTIONS[direction]
+    def _line_dags(self, build_full: Callable[[bool], LineDAG]) -> Iterator[LineDAG]:
+        """The configured structures. ``build_full(reverse)`` builds the full (P-mode) line DAG
+        of a direction once; D-mode prunes it instead of orienting and levelling again."""
+        for direction in self.directions:
+            full = build_full(DIRECTIONS[direction])
+            for mode in self.modes:
+                yield full if mode == "P" else full.pruned("greedy")
 
     def _order(self, data: Data) -> Optional[Tensor]:
         return getattr(data, self.node_order_attr, None) if self.node_order_attr else None

@@ -193,3 +193,25 @@ def test_batched_structure_equals_per_graph():
         assert sorted(map(tuple, big.line_index.t().tolist())) == sorted(map(tuple, torch.cat(
             [p.line_index + o for p, o in zip(parts, e_off)], 1).t().tolist()))
         assert torch.equal(big.edge_level, torch.cat([p.edge_level for p in parts]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pruning_a_full_line_dag_equals_building_d_mode(seed):
+    gen = torch.Generator().manual_seed(seed)
+    ei = random_graph(25, 0.3, gen)
+    batch = (torch.arange(25) >= 12).long()
+    for reverse in (False, True):
+        full = LineDAG.from_graph(ei, 25, reverse=reverse, batch=batch)
+        built = LineDAG.from_graph(ei, 25, mode="D", reverse=reverse, batch=batch)
+        pruned = full.pruned("greedy")
+        assert (pruned.mode, pruned.reverse) == ("D", reverse)
+        for name in ("dag_edge_index", "line_index", "edge_id", "edge_level"):
+            assert torch.equal(getattr(pruned, name), getattr(built, name)), name
+    grid = LineDAG.from_graph(grid_graph(4, 5), 20)
+    chiral = LineDAG.from_graph(grid_graph(4, 5), 20, mode="D", prune="chirality",
+                                grid_shape=(4, 5))
+    assert torch.equal(grid.pruned("chirality", grid_shape=(4, 5)).line_index, chiral.line_index)
+    with pytest.raises(ValueError, match="grid_shape"):
+        grid.pruned("chirality")
+    with pytest.raises(ValueError, match="rule"):
+        grid.pruned(None)
