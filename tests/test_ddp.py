@@ -45,3 +45,14 @@ def test_two_processes_match_one(tmp_path):
     for a, b in zip(one, two):
         for key in ("train_loss", "valid_rmse", "test_rmse", "lr"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4, abs=1e-6), (key, a, b)
+
+
+def test_sampler_length_counts_the_batches_it_yields():
+    from plstm_geometric.train.distributed import DistInfo, GlobalBatchSampler
+
+    for total in range(0, 30):
+        for batch_size in range(1, 9):
+            for world in (1, 2, 3):
+                for rank in range(world):
+                    sampler = GlobalBatchSampler(total, batch_size, DistInfo(rank, world), seed=0)
+                    assert len(sampler) == len(list(sampler)), (total, batch_size, world, rank)

@@ -87,7 +87,11 @@ class GlobalBatchSampler(DistributedSampler):
         return iter(self._batches())
 
     def __len__(self) -> int:
-        return len(self._batches())
+        # Counted, not shuffled: the loop and the progress bar ask every epoch.
+        if self.batch_size < self.num_replicas:
+            return 0
+        full, rest = divmod(self.total, self.batch_size)
+        return full + int(rest >= self.num_replicas)
 
 
 def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
