@@ -212,15 +212,14 @@ def cmd_bench(args) -> None:
     from torch_geometric.loader import DataLoader
 
     from .data import load_task
-    from .data.datasets import TU
     from .train import build_model, model_kwargs, structure_transform
     from .train.factory import check_model, resolve_orientation
     from .train.loop import Objective, resolve_device
 
     device = resolve_device(args.device)
+    orientation = resolve_orientation(None, args.dataset)
     for name in args.models.split(","):
         check_model(name)
-        orientation = resolve_orientation(None, args.dataset not in TU, args.dataset)
         task = load_task(args.dataset, args.root, structure_transform(name, orientation, args.line_dag),
                          download=args.download)
         train = task.dataset[task.folds[0]["train"]]

@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from torch_geometric.transforms import Compose
 
-from ..data.datasets import GraphTask
+from ..data.datasets import TU, GraphTask
 
 MODELS = ("plstm", "gin", "gine")
 
@@ -17,8 +17,9 @@ def check_model(name: str) -> str:
     return name
 
 
-def resolve_orientation(orientation: Optional[str], has_smiles: bool, dataset: str) -> str:
-    """``"smiles"`` (canonical-SMILES atom order) for molecules, ``"index"`` otherwise."""
+def resolve_orientation(orientation: Optional[str], dataset: str) -> str:
+    """``"smiles"`` (canonical-SMILES atom order) for molecules, ``"index"`` otherwise (TU)."""
+    has_smiles = dataset not in TU
     if orientation is None:
         return "smiles" if has_smiles else "index"
     if orientation not in ("smiles", "index"):

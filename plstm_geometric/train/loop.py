@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.loader import DataLoader
 
-from ..data.datasets import DEFAULT_DATASET, TU, GraphTask, check_name, load_task
+from ..data.datasets import DEFAULT_DATASET, GraphTask, check_name, load_task
 from . import io
 from .distributed import DistInfo, GlobalBatchSampler, all_reduce_sum, gather_objects, init_distributed
 from .factory import (build_model, check_model, model_kwargs, resolve_orientation,
@@ -331,7 +331,7 @@ def run(cfg: TrainConfig) -> dict:
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
-    cfg.orientation = resolve_orientation(cfg.orientation, cfg.dataset not in TU, cfg.dataset)
+    cfg.orientation = resolve_orientation(cfg.orientation, cfg.dataset)
     out = cfg.out_dir
     config_path = osp.join(out, "config.json")
     if info.is_main:
