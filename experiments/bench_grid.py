@@ -25,16 +25,8 @@ import torch
 
 from plstm_geometric.ops.dag import plstm_dag
 from plstm_geometric.ops.grid import plstm_2d
-from plstm_geometric.structure import LineDAG
+from plstm_geometric.structure import LineDAG, grid_edge_index
 from plstm_geometric.train.io import save_json
-
-
-def grid_edge_index(X: int, Y: int) -> torch.Tensor:
-    """Undirected 4-neighbour grid (both directions), node ``x * Y + y``."""
-    idx = torch.arange(X * Y).view(X, Y)
-    e = torch.cat([torch.stack([idx[:-1].reshape(-1), idx[1:].reshape(-1)]),
-                   torch.stack([idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)])], 1)
-    return torch.cat([e, e.flip(0)], 1)
 
 
 def batched_grid_dag(B: int, X: int, Y: int) -> LineDAG:

@@ -15,14 +15,8 @@ from pathlib import Path
 import torch
 
 from plstm_geometric import LineDAG, PLSTMConv, plstm_dag
+from plstm_geometric.structure import grid_edge_index
 from plstm_geometric.train.io import save_json
-
-
-def grid(side: int) -> torch.Tensor:
-    idx = torch.arange(side * side).view(side, side)
-    e = torch.cat([torch.stack([idx[:-1].reshape(-1), idx[1:].reshape(-1)]),
-                   torch.stack([idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)])], 1)
-    return torch.cat([e, e.flip(0)], 1)
 
 
 def path(n: int) -> torch.Tensor:
@@ -51,8 +45,8 @@ def main() -> None:
     for side in (4, 8, 16, 32, 60):
         n = side * side
         rows.append({"graph": f"grid {side}x{side}", "nodes": n,
-                     **{m: peak(grid(side), n, m) for m in "PD"},
-                     "control_T=1": peak(grid(side), n, "P", control=True) if side <= 32 else None})
+                     **{m: peak(grid_edge_index(side, side), n, m) for m in "PD"},
+                     "control_T=1": peak(grid_edge_index(side, side), n, "P", control=True) if side <= 32 else None})
     print(f"{'graph':14s} {'nodes':>6s} {'P':>10s} {'D':>10s} {'T=1 control':>14s}")
     for r in rows:
         ctrl = r.get("control_T=1")

@@ -9,15 +9,7 @@ import torch
 from torch import Tensor
 
 from plstm_geometric.ops.grid import plstm_2d
-
-
-def grid_edge_index(X: int, Y: int) -> Tensor:
-    """Undirected 4-neighbour grid in PyG form (both directions), node ``x * Y + y``."""
-    idx = torch.arange(X * Y).view(X, Y)
-    right = torch.stack([idx[:-1, :].reshape(-1), idx[1:, :].reshape(-1)])
-    down = torch.stack([idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)])
-    e = torch.cat([right, down], 1)
-    return torch.cat([e, e.flip(0)], 1)
+from plstm_geometric.structure import grid_edge_index  # noqa: F401 (re-export)
 
 
 def flip_rank(X: int, Y: int, flip: tuple[bool, bool]) -> Tensor:

@@ -9,6 +9,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from plstm_geometric.structure import grid_edge_index as grid_graph  # noqa: F401 (re-export)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PLSTM_SHARED", REPO.parent / "shared"))
 GOLDEN = SHARED / "golden"
@@ -51,15 +53,6 @@ def random_graph(num_nodes: int, p: float, generator: torch.Generator) -> Tensor
     keep = torch.rand(row.numel(), generator=generator) < p
     row, col = row[keep], col[keep]
     return torch.stack([torch.cat([row, col]), torch.cat([col, row])])
-
-
-def grid_graph(mx: int, my: int) -> Tensor:
-    """Undirected mx×my grid, node index x·my + y."""
-    idx = torch.arange(mx * my).view(mx, my)
-    right = torch.stack([idx[:-1].reshape(-1), idx[1:].reshape(-1)])
-    down = torch.stack([idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)])
-    edges = torch.cat([right, down], 1)
-    return torch.cat([edges, edges.flip(0)], 1)
 
 
 def path_graph(n: int) -> Tensor:

@@ -215,3 +215,12 @@ def test_pruning_a_full_line_dag_equals_building_d_mode(seed):
         grid.pruned("chirality")
     with pytest.raises(ValueError, match="rule"):
         grid.pruned(None)
+
+
+def test_grid_edge_index_numbering():
+    from plstm_geometric.structure import grid_edge_index
+
+    # 2 x 3 grid, node x*3 + y: right edges (x -> x+1), then down edges (y -> y+1), then reversed.
+    right, down = [[0, 1, 2], [3, 4, 5]], [[0, 1, 3, 4], [1, 2, 4, 5]]
+    expected = torch.tensor([right[0] + down[0], right[1] + down[1]])
+    assert torch.equal(grid_edge_index(2, 3), torch.cat([expected, expected.flip(0)], 1))
