@@ -56,9 +56,16 @@ class PLSTMBlock(torch.nn.Module):
         self._zero_branch_outputs()  # the submodules initialised themselves
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        # Each direct child once: walking self.modules() would re-reset each conv's Linear
+        # children with PyTorch's default init after the conv's own (documented) init.
+        for conv in self.convs:
+            conv.reset_parameters()
+        for mlp in self.mlps:
+            for layer in mlp:
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
+        for norm in self.norms:
+            norm.reset_parameters()
         self._zero_branch_outputs()
 
     def _zero_branch_outputs(self) -> None:
