@@ -49,6 +49,16 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="pLSTM DAG orientation: canonical-SMILES atom order (default for "
                         "molecules) or node index (the paper's; default for TU)")
     _add_line_dag_arg(p)
+    p.add_argument("--plstm-norm", choices=("rms", "none"),
+                   help="pLSTM kernel-output norm: per-head RMSNorm (the paper's) or none "
+                        "(default: PLSTMNet's)")
+    p.add_argument("--out-gate", action=argparse.BooleanOptionalAction,
+                   help="pLSTM: xLSTM-style output gate sigma(W_o x) (default: PLSTMNet's)")
+    p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction,
+                   help="pLSTM: L2-normalised queries and keys (default: PLSTMNet's)")
+    p.add_argument("--plstm-init", choices=("reference", "torch"),
+                   help="pLSTM layer init: the reference's gate biases, or PyTorch's default "
+                        "Linear init (default: PLSTMNet's)")
 
 
 def _add_arrow_args(p: argparse.ArgumentParser) -> None:

@@ -20,6 +20,10 @@ GATE_BIAS = -5.0
 #: 3 / 3.5 ≈ 0.86 of an edge's state and d successors 3 / (0.5 + 3d) each ("out" norm).
 #: D: tanh(2) ≈ 0.96 per step. Both start with long memory.
 TRANSITION_BIAS = {"P": 3.0, "D": 2.0}
+#: Output normalisations of the kernel output (``norm=``): the paper's per-head RMSNorm, or none.
+NORMS = ("rms", "none")
+#: Initialisations (``init=``): the reference's (above), or PyTorch's default for every Linear.
+INITS = ("reference", "torch")
 
 LineDAGLike = Union[LineDAG, LineDAGData]
 
@@ -65,7 +69,16 @@ class PLSTMConv(torch.nn.Module):
         C_e = \sum_{e' \to e} T_{e'\to e} C_{e'} + S_e k_{t(e)} v_{t(e)}^\top, \quad
         y_n = \sum_{h(e)=n} M_e C_e^\top q_n + D_n (q_n \cdot k_n) v_n,
 
-    followed by a per-head RMSNorm and an output projection of the concatenated heads.
+    followed by a per-head RMSNorm (``norm="rms"``, the paper's) or none (``norm="none"``), an
+    optional xLSTM-style output gate :math:`o_n = \sigma(W_o x_n)` (``out_gate=True``) and an
+    output projection of the concatenated heads:
+
+    .. math::
+        \mathrm{out}_n = W_{out}\,\big[o_n \odot \mathrm{Norm}(y_n)\big].
+
+    With ``qk_norm=True`` queries and keys are L2-normalised per head, so
+    :math:`|q_n \cdot k_m| \le 1` and the kernel output is bounded by the path sums of the gates
+    (instead of growing with the squared projection scale).
 
     Args:
         in_channels: input node feature size.
@@ -82,6 +95,11 @@ class PLSTMConv(torch.nn.Module):
         directed: use ``edge_index`` directions as given (must be acyclic).
         drop_self_loops: drop self-loops instead of raising.
         form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"state"``).
+        norm: ``"rms"`` (per-head RMSNorm of the kernel output, the paper's) or ``"none"``.
+        out_gate: multiply the normalised output by :math:`\sigma(W_o x)` per channel (xLSTM).
+        qk_norm: L2-normalise queries and keys per head (before ``scale_qk``).
+        init: ``"reference"`` (SPEC §4, see :meth:`reset_parameters`) or ``"torch"``
+            (PyTorch's default ``Linear`` init for every projection and gate).
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})`, edge indices :math:`(2, |\mathcal{E}|)`,
@@ -96,17 +114,23 @@ class PLSTMConv(torch.nn.Module):
                  key_dim: Optional[int] = None, value_dim: Optional[int] = None,
                  scale_qk: bool = False, prune: Optional[str] = "default",
                  directed: bool = False, drop_self_loops: bool = False,
-                 form: str = "auto") -> None:
+                 form: str = "auto", norm: str = "rms", out_gate: bool = False,
+                 qk_norm: bool = False, init: str = "reference") -> None:
         super().__init__()
         if mode not in ("P", "D"):
             raise ValueError(f"mode must be 'P' or 'D', got {mode!r}")
         if p_norm not in ("out", "in"):
             raise ValueError(f"p_norm must be 'out' or 'in', got {p_norm!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
         self.mode, self.edge_dim, self.reverse, self.p_norm = mode, edge_dim, reverse, p_norm
         self.key_dim = key_dim or max(1, out_channels // heads)
         self.value_dim = value_dim or max(1, out_channels // heads)
         self.scale_qk, self.form = scale_qk, form
+        self.norm_type, self.qk_norm, self.init = norm, qk_norm, init
         self.build_kwargs = dict(prune=prune, directed=directed, drop_self_loops=drop_self_loops)
         h, k, v = heads, self.key_dim, self.value_dim
         self.qkv = Linear(in_channels, h * (2 * k + v), bias=False)
@@ -114,14 +138,23 @@ class PLSTMConv(torch.nn.Module):
         self.node_gates = Linear(in_channels, 4 * h)
         # Edge parts of source, mark, and of the transition from the incoming / outgoing edge.
         self.edge_gates = Linear(edge_dim, 4 * h, bias=False) if edge_dim else None
-        self.norm = MultiHeadRMSNorm(h, v)
+        self.norm = MultiHeadRMSNorm(h, v) if norm == "rms" else torch.nn.Identity()
+        self.out_gate = Linear(in_channels, h * v) if out_gate else None
         self.out = Linear(h * v, out_channels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Reference initialisation (SPEC §4): projections ~ N(0, 1/(2.5·fan_in)), S/M/D gates
         with zero weights and bias −5, transitions with zero weights and bias
-        :data:`TRANSITION_BIAS` [mode]."""
+        :data:`TRANSITION_BIAS` [mode]; the output gate (if any) with zero weights and bias 0
+        (σ = 1/2). ``init="torch"``: every ``Linear`` keeps PyTorch's default instead."""
+        if self.init == "torch":
+            for lin in (self.qkv, self.node_gates, self.edge_gates, self.out_gate, self.out):
+                if lin is not None:
+                    lin.reset_parameters()
+            if isinstance(self.norm, MultiHeadRMSNorm):
+                self.norm.reset_parameters()
+            return
         for lin in (self.qkv, self.out):
             torch.nn.init.normal_(lin.weight, std=1.0 / math.sqrt(2.5 * lin.in_features))
         torch.nn.init.zeros_(self.out.bias)
@@ -131,7 +164,11 @@ class PLSTMConv(torch.nn.Module):
         bias[3].fill_(TRANSITION_BIAS[self.mode])
         if self.edge_gates is not None:
             torch.nn.init.zeros_(self.edge_gates.weight)
-        self.norm.reset_parameters()
+        if self.out_gate is not None:
+            torch.nn.init.zeros_(self.out_gate.weight)
+            torch.nn.init.zeros_(self.out_gate.bias)
+        if isinstance(self.norm, MultiHeadRMSNorm):
+            self.norm.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
                 batch: Optional[Tensor] = None, line_dag: Optional[LineDAGLike] = None,
@@ -139,7 +176,10 @@ class PLSTMConv(torch.nn.Module):
         dag = resolve_line_dag(line_dag, edge_index, x.size(0), batch, self.mode, self.reverse,
                                node_order=node_order, **self.build_kwargs)
         y = plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag, form=self.form)
-        return self.out(self.norm(y).reshape(x.size(0), -1))
+        y = self.norm(y).reshape(x.size(0), -1)
+        if self.out_gate is not None:
+            y = y * torch.sigmoid(self.out_gate(x))
+        return self.out(y)
 
     def kernel_inputs(self, x: Tensor, dag: LineDAG,
                       edge_attr: Optional[Tensor] = None) -> tuple[Tensor, ...]:
@@ -147,6 +187,9 @@ class PLSTMConv(torch.nn.Module):
         h, k, v = self.heads, self.key_dim, self.value_dim
         query, key, value = self.qkv(x).split([h * k, h * k, h * v], dim=-1)
         query, key, value = query.view(-1, h, k), key.view(-1, h, k), value.view(-1, h, v)
+        if self.qk_norm:
+            query = torch.nn.functional.normalize(query, dim=-1)
+            key = torch.nn.functional.normalize(key, dim=-1)
         if self.scale_qk:
             query = query * k ** -0.5
         node_gate = self.node_gates(x).view(-1, 4, h)
@@ -183,4 +226,8 @@ class PLSTMConv(torch.nn.Module):
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"heads={self.heads}, mode={self.mode}"
                 + (", reverse=True" if self.reverse else "")
-                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "") + ")")
+                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "")
+                + (f", norm={self.norm_type}" if self.norm_type != "rms" else "")
+                + (", out_gate=True" if self.out_gate is not None else "")
+                + (", qk_norm=True" if self.qk_norm else "")
+                + (f", init={self.init}" if self.init != "reference" else "") + ")")

@@ -27,7 +27,7 @@ from .results import plot_curves, summarise
 # Hyper-parameters that define a run; --resume refuses an output folder made with others.
 _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "warmup",
              "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
-             "orientation", "limit")
+             "orientation", "limit", "plstm_norm", "out_gate", "qk_norm", "plstm_init")
 
 
 @dataclass
@@ -53,6 +53,11 @@ class TrainConfig:
     virtual_node: bool = False
     pool: Optional[str] = None
     orientation: Optional[str] = None
+    # pLSTM layer options (None: PLSTMNet's default), see PLSTMConv.
+    plstm_norm: Optional[str] = None
+    out_gate: Optional[bool] = None
+    qk_norm: Optional[bool] = None
+    plstm_init: Optional[str] = None
     line_dag: str = "cached"
     limit: Optional[int] = None
     device: str = "auto"
@@ -354,7 +359,8 @@ def run(cfg: TrainConfig) -> dict:
         info.barrier()
         io.save_json(asdict(cfg), config_path)
     kwargs = model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
-                          cfg.dropout, cfg.virtual_node, cfg.pool)
+                          cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
+                          out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init)
     folds = range(min(cfg.folds or len(task.folds), len(task.folds)))
     runs = []
     for seed in range(cfg.seeds):
