@@ -54,7 +54,7 @@ def write_split_csv(task, path: str) -> tuple[list[int], list[str], int]:
                 rejected += 1
                 continue
             y = data.y.view(-1).float().tolist()
-            writer.writerow([data.smiles.strip(), *["" if np.isnan(v) else v for v in y], label[i]])
+            writer.writerow([data.smiles.strip(), *["" if np.isnan(v) else f"{v:.7g}" for v in y], label[i]])
             if label[i] == "test":
                 test.append(i)
     return test, targets, rejected

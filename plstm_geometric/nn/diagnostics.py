@@ -23,7 +23,7 @@ from .conv import PLSTMConv, resolve_line_dag
 def nodewise_ratio(y: Tensor, batch: Optional[Tensor] = None) -> float:
     """Within-graph node-wise std / RMS of ``y`` (:math:`(N, \\ldots)`), see the module doc;
     NaN when ``y`` is all zeros."""
-    y = y.reshape(y.size(0), -1).double()
+    y = y.detach().reshape(y.size(0), -1).double()
     if batch is None:
         batch = torch.zeros(y.size(0), dtype=torch.long, device=y.device)
     num_graphs = int(batch.max()) + 1 if batch.numel() else 0

@@ -119,3 +119,24 @@ def test_layer_statistics_reads_every_plstm_layer():
     assert all(0 < r["out_nodewise"] <= 1 and r["kernel_rms"] > 0 for r in records)
     assert all(0 < r[k] < 1 for r in records for k in ("source_mean", "mark_mean", "direct_mean"))
     assert net.training  # restored
+
+
+@pytest.mark.parametrize("mode", ["P", "D"])
+def test_identical_inputs_at_different_positions_give_different_outputs(mode):
+    # The collapse mechanism (docs/results.md, "Collapse study"): when node inputs agree, the
+    # kernel output of every node points the same way and only its size depends on the node's
+    # position (how much state reaches it). Per-head RMSNorm divides that size out, so the
+    # paper's layer maps all nodes to one vector; without the norm the position survives.
+    # Gates opened to sigma(0) (trained layers have open gates; at sigma(-5) the direct term,
+    # the same for every node, outweighs the state).
+    torch.manual_seed(0)
+    x = torch.randn(1, 8).expand(9, 8).contiguous()
+    edge_index = path_graph(9)
+    ratios = {}
+    for norm in ("rms", "none"):
+        conv = PLSTMConv(8, 8, heads=2, mode=mode, norm=norm)
+        torch.nn.init.normal_(conv.out.weight)  # the block zero-initialises it
+        torch.nn.init.zeros_(conv.node_gates.bias.view(4, 2)[:3])
+        ratios[norm] = nodewise_ratio(conv(x, edge_index))
+    assert ratios["rms"] < 1e-3  # not 0 only through the norm's eps
+    assert ratios["none"] > 0.1
