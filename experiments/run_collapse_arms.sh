@@ -3,6 +3,7 @@
 # ESOL and FreeSolv (scaffold split), 30 epochs, CLI defaults otherwise; one run at a time,
 # one thread. Usage: experiments/run_collapse_arms.sh SEEDS DATASETS... (e.g. 1 esol freesolv)
 # --resume: a finished seed is skipped, so rerunning with more seeds only trains the new ones.
+# ONLY="ref ref-qk" restricts the arms.
 set -euo pipefail
 seed_count=$1; shift
 declare -A ARMS=(
@@ -16,6 +17,7 @@ declare -A ARMS=(
   [torch-nonorm]="--plstm-init torch --plstm-norm none"
 )
 ORDER=(torch ref ref-nonorm ref-gate ref-qk ref-qk-nonorm ref-lr3e-4 torch-nonorm)
+if [ -n "${ONLY:-}" ]; then read -r -a ORDER <<< "$ONLY"; fi
 mkdir -p runs/collapse
 for ds in "$@"; do
   for arm in "${ORDER[@]}"; do

@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "arrow-pointing: 0.05)")
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of all steps")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
+    p.add_argument("--prior-bias", action=argparse.BooleanOptionalAction,
+                   help="start the output bias at the training label prior (log-odds / log "
+                        "class frequencies; classification only)")
     p.add_argument("--seeds", type=int, default=1, help="train seeds 0..N-1 (default: 1)")
     p.add_argument("--folds", type=int, help="run only the first K folds (TU: 10 by default)")
     p.add_argument("--limit", type=int, help="use only the first N graphs of each split (smoke runs)")

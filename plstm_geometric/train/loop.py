@@ -27,7 +27,8 @@ from .results import plot_curves, summarise
 # Hyper-parameters that define a run; --resume refuses an output folder made with others.
 _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "warmup",
              "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
-             "orientation", "limit", "plstm_norm", "out_gate", "qk_norm", "plstm_init")
+             "orientation", "limit", "plstm_norm", "out_gate", "qk_norm", "plstm_init",
+             "prior_bias")
 
 
 @dataclass
@@ -58,6 +59,7 @@ class TrainConfig:
     out_gate: Optional[bool] = None
     qk_norm: Optional[bool] = None
     plstm_init: Optional[str] = None
+    prior_bias: bool = False
     line_dag: str = "cached"
     limit: Optional[int] = None
     device: str = "auto"
@@ -143,15 +145,29 @@ class Objective:
     mean / std (predictions are mapped back before scoring); binary labels may be NaN (missing)."""
 
     def __init__(self, task: str, mean: Optional[torch.Tensor] = None,
-                 std: Optional[torch.Tensor] = None):
-        self.task, self.mean, self.std = task, mean, std
+                 std: Optional[torch.Tensor] = None, prior: Optional[torch.Tensor] = None):
+        self.task, self.mean, self.std, self.prior = task, mean, std, prior
 
     @classmethod
     def fit(cls, task: GraphTask, train_set) -> "Objective":
-        if task.task != "regression":
-            return cls(task.task)
-        y = torch.cat([d.y for d in train_set]).float()
-        return cls(task.task, y.mean(0), y.std(0).clamp_min(1e-6))
+        # InMemoryDataset subsets collate the labels of their graphs in one go.
+        y = train_set.y.float()
+        y = y.view(-1) if task.task == "multiclass" else y.view(len(train_set), -1)
+        if task.task == "regression":
+            return cls(task.task, y.mean(0), y.std(0).clamp_min(1e-6))
+        if task.task == "binary":  # positive rate per task over the labelled graphs
+            return cls(task.task, prior=torch.nanmean(y, 0))
+        counts = torch.bincount(y.long(), minlength=task.num_outputs).float()
+        return cls(task.task, prior=counts / counts.sum())
+
+    def output_bias(self) -> Optional[torch.Tensor]:
+        """The output-layer bias at which a model with zero output weights predicts the training
+        label prior: log-odds of each task's positive rate (binary), log class frequencies
+        (multiclass); ``None`` for regression (standardised targets: the prior is 0)."""
+        if self.prior is None:
+            return None
+        p = self.prior.clamp(1e-6, 1 - 1e-6)
+        return torch.log(p) - (torch.log1p(-p) if self.task == "binary" else 0.0)
 
     def loss_sum(self, out: torch.Tensor, y: torch.Tensor):
         """(sum of per-label losses, number of labels) of a batch."""
@@ -177,6 +193,18 @@ class Objective:
 
     def load_state(self, state: dict) -> None:
         self.mean, self.std = state["mean"], state["std"]
+
+
+def init_output_bias(model: torch.nn.Module, objective: Objective) -> None:
+    """Sets the bias of ``model.head``'s last ``Linear`` to :meth:`Objective.output_bias`
+    (no-op for regression), so training starts at the label prior instead of having to build
+    the prior's logit out of the features (docs/results.md, "Collapse study")."""
+    bias = objective.output_bias()
+    if bias is None:
+        return
+    head = model.head[-1] if isinstance(model.head, torch.nn.Sequential) else model.head
+    with torch.no_grad():
+        head.bias.copy_(bias)
 
 
 def _autocast(device: torch.device):
@@ -245,7 +273,10 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
     train_set = task.dataset[split["train"]]
     objective = Objective.fit(task, train_set)
     seed_everything(seed)
-    model = build_model(cfg.model, kwargs).to(device)
+    model = build_model(cfg.model, kwargs)
+    if cfg.prior_bias:
+        init_output_bias(model, objective)
+    model = model.to(device)
     ddp_model = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
                  if info.enabled else model)
     sampler = GlobalBatchSampler(len(train_set), cfg.batch_size, info, seed)
