@@ -7,7 +7,8 @@ output RMS and the gate means (:func:`plstm_geometric.nn.diagnostics.layer_stati
     python experiments/diagnose_collapse.py --dataset esol --steps 100 --lr 1e-3 --plstm-norm none
 
 Statistics are taken on the first ``--batches`` mini-batches of the validation split and
-averaged over them. Prints a table and, with ``--json``, writes the records (with the
+averaged over them; ``head`` adds the std / RMS over graphs of the pooled features the head
+reads (``pooled_graphwise``) and the spread of the outputs over graphs. Prints a table and, with ``--json``, writes the records (with the
 settings) to that file. A layer counts as collapsed when its ``out_nodewise`` is below 0.1.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from plstm_geometric.data.datasets import load_task
-from plstm_geometric.nn.diagnostics import layer_statistics
+from plstm_geometric.nn.diagnostics import layer_statistics, nodewise_ratio
 from plstm_geometric.train.factory import (build_model, model_kwargs, resolve_orientation,
                                            structure_transform)
 from plstm_geometric.train.io import load_torch, save_json
@@ -35,6 +36,22 @@ def averaged(model, batches) -> List[Dict[str, float]]:
     runs = [layer_statistics(model, batch) for batch in batches]
     return [{key: (rows[0][key] if key == "layer" else float(np.mean([r[key] for r in rows])))
              for key in rows[0]} for rows in zip(*runs)]
+
+
+@torch.no_grad()
+def head_statistics(model, batches) -> Dict[str, float]:
+    """How much the graphs differ where the head reads them: the std / RMS over graphs of the
+    pooled features (the head's input) and the std of the outputs over graphs."""
+    pooled, outputs = [], []
+    handle = model.head.register_forward_hook(lambda m, inp, out: pooled.append(inp[0]))
+    model.eval()
+    try:
+        outputs = [model(batch) for batch in batches]
+    finally:
+        handle.remove()
+    pooled, outputs = torch.cat(pooled), torch.cat(outputs)
+    return {"pooled_graphwise": nodewise_ratio(pooled), "output_std": float(outputs.std(0).mean()),
+            "output_mean": float(outputs.mean())}
 
 
 def main() -> None:
@@ -104,7 +121,9 @@ def main() -> None:
                     break
 
     records = averaged(model, valid)
+    head = head_statistics(model, valid)
     print(json.dumps(settings))
+    print("head: " + ", ".join(f"{k} {v:.4f}" for k, v in head.items()))
     if losses:
         print(f"training loss: first 10 steps {np.mean(losses[:10]):.4f}, "
               f"last 10 steps {np.mean(losses[-10:]):.4f}")
@@ -117,7 +136,7 @@ def main() -> None:
     verdict = "collapsed" if not worst > COLLAPSE_THRESHOLD else "not collapsed"
     print(f"min out_nodewise over layers: {worst:.4f} ({verdict}, threshold {COLLAPSE_THRESHOLD})")
     if args.json:
-        save_json({"settings": settings, "losses": losses, "layers": records,
+        save_json({"settings": settings, "losses": losses, "layers": records, "head": head,
                    "min_out_nodewise": worst, "collapsed": verdict == "collapsed"}, args.json)
 
 

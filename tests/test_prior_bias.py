@@ -53,3 +53,26 @@ def test_a_model_with_zero_head_weights_then_predicts_the_prior(make):
     model.eval()
     out = model(Batch.from_data_list(graphs([0, 1], (1, 1))))
     assert torch.allclose(torch.sigmoid(out), torch.full((2, 1), 0.2))
+
+
+def test_resume_of_a_folder_made_before_a_setting_existed(tmp_path):
+    # Run folders written before --prior-bias / the pLSTM layer options have no such keys in
+    # config.json; --resume compares them as the defaults instead of refusing.
+    import json
+
+    pytest.importorskip("rdkit")
+    from plstm_geometric.cli import main
+
+    args = ["train", "--model", "gin", "--limit", "24", "--hidden", "8", "--layers", "1",
+            "--epochs", "2", "--batch-size", "12", "--no-progress", "--no-download",
+            "--root", str(tmp_path / "data"), "--out", str(tmp_path / "run")]
+    main(args + ["--stop-after", "1"])
+    config = tmp_path / "run" / "config.json"
+    old = json.loads(config.read_text())
+    for key in ("prior_bias", "plstm_norm", "out_gate", "qk_norm", "plstm_init"):
+        del old[key]
+    config.write_text(json.dumps(old))
+    main(args + ["--resume"])
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["runs"][0]["epochs_run"] == 2
+    with pytest.raises(SystemExit, match=r"prior_bias=False \(now True\)"):
+        main(args + ["--resume", "--prior-bias"])

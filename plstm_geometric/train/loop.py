@@ -376,10 +376,12 @@ def run(cfg: TrainConfig) -> dict:
             if not cfg.resume:
                 raise SystemExit(f"{out} already holds a run; pass --resume to continue it or "
                                  f"choose another --out")
-            diff = [k for k in _IDENTITY if old.get(k) != getattr(cfg, k)]
+            # A setting added after the folder was made compares as its default.
+            fields = TrainConfig.__dataclass_fields__
+            diff = [k for k in _IDENTITY if old.get(k, fields[k].default) != getattr(cfg, k)]
             if diff:
                 raise SystemExit(f"--resume: {out} was made with other settings: " + ", ".join(
-                    f"{k}={old.get(k)!r} (now {getattr(cfg, k)!r})" for k in diff))
+                    f"{k}={old.get(k, fields[k].default)!r} (now {getattr(cfg, k)!r})" for k in diff))
     # Rank 0 builds the dataset caches first; the others then read them.
     if not info.is_main:
         info.barrier()
