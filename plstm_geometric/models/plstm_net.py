@@ -48,8 +48,10 @@ class PLSTMNet(torch.nn.Module):
             (default: :obj:`"rms"`)
         out_gate (bool, optional): xLSTM-style output gate in each pLSTM layer.
             (default: :obj:`False`)
-        qk_norm (bool, optional): L2-normalised queries and keys in each pLSTM layer.
-            (default: :obj:`False`)
+        qk_norm (bool, optional): L2-normalised queries and keys in each pLSTM layer; on by
+            default, chosen on validation in docs/results.md, "Collapse study" (it removes the
+            layer collapse on ogbg-molhiv at lr 1e-3); :obj:`False` is the paper's layer.
+            (default: :obj:`True`)
         init (str, optional): pLSTM layer init, ``"reference"`` or ``"torch"``.
             (default: :obj:`"reference"`)
 
@@ -63,7 +65,7 @@ class PLSTMNet(torch.nn.Module):
     def __init__(self, out_channels: int, hidden_channels: int = 96, num_blocks: int = 2,
                  heads: int = 4, in_channels: Optional[int] = None, edge_dim: Optional[int] = None,
                  ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 norm: str = "rms", out_gate: bool = False, qk_norm: bool = False,
+                 norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
                  init: str = "reference"):
         super().__init__()
         self.out_channels, self.hidden_channels = out_channels, hidden_channels

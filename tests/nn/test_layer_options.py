@@ -140,3 +140,14 @@ def test_identical_inputs_at_different_positions_give_different_outputs(mode):
         ratios[norm] = nodewise_ratio(conv(x, edge_index))
     assert ratios["rms"] < 1e-3  # not 0 only through the norm's eps
     assert ratios["none"] > 0.1
+
+
+def test_documented_defaults_layer_is_the_papers_model_uses_qk_norm():
+    conv = PLSTMConv(8, 8, heads=2)
+    assert (conv.norm_type, conv.out_gate, conv.qk_norm, conv.init) == ("rms", None, False, "reference")
+    net = PLSTMNet(1, hidden_channels=16, in_channels=5)
+    for conv in (c for b in net.blocks for c in b.convs):
+        assert (conv.norm_type, conv.out_gate, conv.qk_norm, conv.init) == ("rms", None, True, "reference")
+        assert torch.equal(conv.node_gates.bias.view(4, -1)[:3], torch.full((3, 4), -5.0))
+    paper = PLSTMNet(1, hidden_channels=16, in_channels=5, qk_norm=False)
+    assert not any(c.qk_norm for b in paper.blocks for c in b.convs)
