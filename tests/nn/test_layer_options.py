@@ -5,20 +5,13 @@ import math
 import pytest
 import torch
 from helpers import path_graph
+from test_conv import randomize
 from torch_geometric.data import Batch, Data
 
 from plstm_geometric import LineDAG, PLSTMConv, plstm_dag
 from plstm_geometric.models import PLSTMNet
 from plstm_geometric.nn.diagnostics import layer_statistics, nodewise_ratio
 from plstm_geometric.nn.norm import MultiHeadRMSNorm
-
-
-def randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.3)
-    return module
 
 
 def graph(n: int = 7, seed: int = 0):
