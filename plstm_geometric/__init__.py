@@ -1,7 +1,7 @@
 """plstm_geometric: pLSTM (parallelizable Linear Source Transition Mark networks) for PyG."""
 from .datasets import ArrowPointing
 from .models import GINNet, PLSTMNet, PLSTMVision, ViT
-from .nn import PLSTM2D, PLSTMBlock, PLSTMConv
+from .nn import PLSTM1D, PLSTM2D, PLSTMBlock, PLSTMConv
 from .ops import plstm_1d, plstm_2d, plstm_dag, plstm_dag_reference
 from .structure import LineDAG, LineDAGData
 from .transforms import AddLineDAG, CanonicalSmilesOrder
@@ -9,5 +9,5 @@ from .transforms import AddLineDAG, CanonicalSmilesOrder
 __version__ = "0.1.0"
 
 __all__ = ["AddLineDAG", "ArrowPointing", "CanonicalSmilesOrder", "GINNet", "LineDAG",
-           "LineDAGData", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet", "PLSTMVision", "ViT",
+           "LineDAGData", "PLSTM1D", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet", "PLSTMVision", "ViT",
            "__version__", "plstm_1d", "plstm_2d", "plstm_dag", "plstm_dag_reference"]
