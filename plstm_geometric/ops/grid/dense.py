@@ -15,14 +15,16 @@ the right states of the row before it to its own by one :math:`Y \times Y` matri
 
 (:math:`D_g` the diagonal matrix of a gate over the row, :math:`O` the row's own sources, in
 the columns of row :math:`x`). :math:`G` is a chain over rows with :math:`Y \times Y`
-transfers: ``X`` steps of one batched matmul each (:class:`_RowChain`, hand-written
-backward), all operators built up front from the gates in a few elementwise ops. Only
+transfers: ``X`` steps of one batched matmul each (:func:`_row_chain`, hand-written backward
+:func:`_row_chain_backward`), all operators built up front from the gates in a few
+elementwise ops. Only
 products of gates appear (no division or logarithm), so zero and negative gates are exact.
 
 All orientations of a vision layer share :math:`QK^\top`: an orientation that flips
-:math:`y` flips its small operators back onto the shared node order (:math:`J W J`); the
+:math:`y` builds only its within-row operator on the reversed row (:math:`J U J`); the
 orientations that flip :math:`x` run on :math:`q, k, v` flipped along :math:`x` (one more
-:math:`QK^\top`), so no :math:`N \times N` matrix is ever flipped.
+:math:`QK^\top`), so no :math:`N \times N` matrix is ever flipped. :class:`_DenseGrid`
+processes a few images at a time and rebuilds :math:`G` in its backward.
 """
 from __future__ import annotations
 
@@ -48,13 +50,24 @@ def _within_row(trans_du: Tensor) -> Tensor:
     return torch.cat([torch.zeros_like(p[..., :1, :]), p[..., :-1, :]], -2)
 
 
-def _row_operators(source_r: Tensor, source_d: Tensor, trans_rl: Tensor,
-                   trans_ru: Optional[Tensor], trans_dl: Optional[Tensor], trans_du: Tensor,
-                   mark_l: Tensor, mark_u: Tensor, direct: Tensor
-                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(Z, W, O^R, O^G)`` per grid row from gates ``[BH, X, Y]``: each ``[BH, X, Y, Y]``,
-    except that ``Z`` and ``W`` are ``[BH, X, Y, 1]`` (diagonal) without the left->down turn."""
-    u = _within_row(trans_du)
+def row_operators(source_r: Tensor, source_d: Tensor, trans_rl: Tensor,
+                  trans_ru: Optional[Tensor], trans_dl: Optional[Tensor], trans_du: Tensor,
+                  mark_l: Tensor, mark_u: Tensor, direct: Tensor,
+                  flip_y: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""``(Z, W, O^R, O^G)`` per grid row from gates ``[BH, X, Y]``: each ``[BH, X, Y, Y]``,
+    except that ``Z`` and ``W`` are ``[BH, X, Y, 1]`` (diagonal) without the left->down turn.
+
+    ``flip_y`` (bool ``[BH]``) marks batch rows whose DAG runs towards decreasing :math:`y`.
+    Only :math:`U` depends on the direction: it is built on the reversed row and reversed
+    back, :math:`U = J\,U(J T^{du})\,J`; the diagonal gate factors are the same in either
+    order, so every other term reads the gates as given.
+    """
+    if flip_y is None:
+        u = _within_row(trans_du)
+    else:
+        flip = flip_y[:, None, None]
+        u = _within_row(torch.where(flip, trans_du.flip(-1), trans_du))
+        u = torch.where(flip[..., None], u.flip(-1, -2), u)
     rows_by = lambda g: g[..., :, None]  # noqa: E731  D_g @ M scales rows
     down_own = u * source_d[..., None, :]  # U D_sd
     own_r = torch.diag_embed(source_r)
@@ -78,7 +91,7 @@ def _apply(m: Tensor, r: Tensor) -> Tensor:
 
 def _row_chain(z: Tensor, w: Tensor, own_r: Tensor, own_g: Tensor, out: Optional[Tensor] = None
                ) -> tuple[Tensor, list[Tensor]]:
-    r""":math:`G` ``[BH, N, N]`` (row-major nodes) from the row operators of :func:`_row_operators`,
+    r""":math:`G` ``[BH, N, N]`` (row-major nodes) from the row operators of :func:`row_operators`,
     and the right states :math:`R_x` (``[BH, Y, (x+1) Y]``, :math:`x < X - 1`) for the backward.
 
     :math:`R_0 = O^R_0`, :math:`R_x = [W_x R_{x-1} \mid O^R_x]`,
@@ -214,22 +227,6 @@ def _directions(query: Tensor, key: Tensor, value: Tensor, sizes: tuple[int, ...
         start += size
 
 
-def row_operators(source_r: Tensor, source_d: Tensor, trans_rl: Tensor,
-                  trans_ru: Optional[Tensor], trans_dl: Optional[Tensor], trans_du: Tensor,
-                  mark_l: Tensor, mark_u: Tensor, direct: Tensor,
-                  flip_y: Optional[Tensor] = None) -> tuple[Tensor, ...]:
-    """:func:`_row_operators`; ``flip_y`` (bool ``[BH]``) marks batch rows whose gates are
-    given in reversed :math:`y` order (the DAG runs towards decreasing :math:`y`): their
-    operators are returned in the original order (:math:`J M J`)."""
-    ops = _row_operators(source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du, mark_l,
-                         mark_u, direct)
-    if flip_y is None:
-        return ops
-    # A diagonal Z/W only reverses its entries.
-    return tuple(torch.where(flip_y[:, None, None, None],
-                             m.flip(-1, -2) if m.shape[-1] > 1 else m.flip(-2), m) for m in ops)
-
-
 def gating_matrix(*gates: Optional[Tensor]) -> Tensor:
     """:math:`G` ``[BH, N, N]`` (row-major) from gates ``[BH, X, Y]`` (for tests and docs)."""
     return _row_chain(*row_operators(*gates))[0]
@@ -255,8 +252,8 @@ def dense_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, source
                            mark_u, direct) if g is not None]
     # All gates at once: [9', B, O, X, Y, H] -> each orientation into its propagation order.
     stacked = torch.stack(present).unbind(2)
-    stacked = torch.stack([stacked[o].flip([d for d, f in zip((2, 3), flips[o]) if f])
-                           for o in order], 2)
+    # Only x is flipped into the propagation order; row_operators handles the y direction.
+    stacked = torch.stack([stacked[o].flip([2] if flips[o][0] else []) for o in order], 2)
     canonical = iter(stacked.permute(0, 1, 5, 2, 3, 4).flatten(1, 3).unbind(0))
     gates = [None if g is None else next(canonical) for g in (
         source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du, mark_l, mark_u, direct)]
