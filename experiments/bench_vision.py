@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
+from bench_grid import time_alternately  # experiments/ is on sys.path when run as a script
 from plstm_geometric.models.vision import PLSTMVision, ViT
 from plstm_geometric.train.io import save_json
 
@@ -72,15 +71,7 @@ def bench_setting(image: int, patch: int, args: argparse.Namespace) -> dict:
     models = build(image, patch, args)
     runs = {name: train_step(m, images, labels) for name, m in models.items()}
     load_before = os.getloadavg()[0]
-    for fn in runs.values():  # warm-up (allocator, caches)
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, fn in runs.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
+    ms = time_alternately(runs, args.repeats)
     grid = image // patch
     return dict(image_size=image, patch_size=patch, grid=f"{grid}x{grid}",
                 params={name: sum(p.numel() for p in m.parameters()) for name, m in models.items()},
