@@ -11,15 +11,20 @@ with :math:`B[e, m] = S_e [t(e) = m]` and :math:`\mathcal{M}[n, e] = M_e [h(e) =
 unit-triangular solve per graph and head replaces the level loop, and nothing of size K×V per
 edge is ever formed: on molecules this moves ~K·V/n times less memory than the state form.
 
-Graphs are bucketed by size (classes growing by √2) and padded only to their bucket's largest graph, so
-one large molecule does not inflate a whole batch. All index arithmetic is computed once per
-``LineDAG`` and cached; a forward is a handful of scatters, and per bucket one solve and three
-batched matmuls.
+Graphs are bucketed by size (classes growing by √2) and padded only to their bucket's largest
+graph, so one large molecule does not inflate a whole batch. Every bucket's matrices live in one
+flat buffer per kind (head-major ``[graphs·H, rows, cols]`` blocks, bucket after bucket), so
+scatters, gathers and elementwise products run once over all buckets; only the solves and the
+batched matmuls run per bucket. The backward is hand-written (:class:`DensePLSTM`): it reuses the
+forward's ``X``, ``G`` and ``QKᵀ`` and reads the gate gradients at the gates' positions of the
+dense gradients, instead of autograd's chain of per-bucket views, transposes and pads. All index
+arithmetic is computed once per ``LineDAG`` and cached (the only host syncs happen there).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,13 +33,14 @@ from ...structure import LineDAG
 from ...structure.prune import local_ids
 
 
-def bucket_key(size: int) -> int:
+def bucket_keys(size: Tensor) -> Tensor:
     """Graphs whose larger side (nodes or DAG edges) shares a key are padded together.
 
-    Size classes grow by √2: on 128-molecule HIV batches this measured ~15% faster than powers of
-    two (less padding) and ~6× faster than one padded block (``experiments/bench_layer.py``).
+    Size classes grow by √2 (``⌊2 log₂ size⌋``): on 128-molecule HIV batches this measured ~15%
+    faster than powers of two (less padding) and ~6× faster than one padded block
+    (``experiments/bench_layer.py``).
     """
-    return int(2 * math.log2(size))
+    return torch.floor(2 * torch.log2(size.clamp_min(1).double())).long()
 
 
 @dataclass
@@ -42,30 +48,27 @@ class Bucket:
     graphs: int
     nodes: int  # padded node count n
     edges: int  # padded edge count e
-    rows: slice  # rows of the padded node buffers
-    a: slice  # flat ranges of the [graphs, H, ·, ·] buffers
-    b: slice
-    m: slice
-    d: slice
+    start: tuple[int, int, int, int]  # offsets of the bucket in the row, A, B (= X) and G buffers
 
 
 @dataclass
 class DenseLayout:
     buckets: list[Bucket]
-    node_row: Tensor  # [N] row of every node in the padded node buffers
-    a_index: Tensor  # [L, H] flat positions of T in A
-    b_index: Tensor  # [E, H] flat positions of S in B
-    m_index: Tensor  # [E, H] flat positions of M in the mark matrix
-    d_index: Tensor  # [N, H] flat positions of D
-    sizes: tuple[int, int, int, int, int]  # rows, |A|, |B|, |M|, |D|
+    rows: Tensor  # [N·H] row of every (node, head) in the head-major padded q/k/v buffers
+    a_index: Tensor  # [L·H] flat positions of T in A ([graphs·H, e, e] blocks)
+    b_index: Tensor  # [E·H] flat positions of S in B ([graphs·H, e, n])
+    m_index: Tensor  # [E·H] flat positions of M in the mark matrix ([graphs·H, n, e])
+    d_index: Tensor  # [N·H] flat positions of D on the diagonal of G ([graphs·H, n, n])
+    sizes: tuple[int, int, int, int]  # rows, |A|, |B| (= |M|), |G|
 
 
 def dense_layout(line_dag: LineDAG, heads: int) -> DenseLayout:
+    """Bucket assignment and scatter positions of the dense form, cached on ``line_dag``."""
     cache_key = f"dense_layout_{heads}"
     if cache_key in line_dag.cache:
         return line_dag.cache[cache_key]
     device = line_dag.dag_edge_index.device
-    num_nodes = line_dag.num_nodes
+    num_nodes, num_edges = line_dag.num_nodes, line_dag.num_edges
     node_graph = line_dag.batch if line_dag.batch is not None else torch.zeros(
         num_nodes, dtype=torch.long, device=device)
     num_graphs = int(node_graph.max()) + 1 if num_nodes else 0
@@ -73,94 +76,161 @@ def dense_layout(line_dag: LineDAG, heads: int) -> DenseLayout:
     edge_graph = node_graph[tail]
     node_local, n_count = local_ids(node_graph, torch.arange(num_nodes, device=device), num_graphs)
     # Topological order inside each graph makes A strictly lower triangular.
-    order_key = line_dag.edge_level * max(line_dag.num_edges, 1) + torch.arange(
-        line_dag.num_edges, device=device)
+    order_key = line_dag.edge_level * max(num_edges, 1) + torch.arange(num_edges, device=device)
     edge_local, e_count = local_ids(edge_graph, order_key, num_graphs)
 
-    n_list, e_list = n_count.tolist(), e_count.tolist()
-    keys = [bucket_key(max(n, e, 1)) if n else -1 for n, e in zip(n_list, e_list)]
-    slot, bucket_of = [0] * num_graphs, [0] * num_graphs
-    members: dict[int, list[int]] = {}
-    for g, k in enumerate(keys):
-        if k >= 0:
-            slot[g] = len(members.setdefault(k, []))
-            members[k].append(g)
-    buckets, offsets = [], [0, 0, 0, 0, 0]
-    g_off = [[0] * num_graphs for _ in range(5)]  # per graph: start of its block in each buffer
-    dims = []
-    for index, k in enumerate(sorted(members)):
-        graphs = members[k]
-        n = max(n_list[g] for g in graphs)
-        e = max(e_list[g] for g in graphs)
-        block = (n, heads * e * e, heads * e * n, heads * n * e, heads * n)
-        start = list(offsets)
-        for g in graphs:
-            bucket_of[g] = index
-            for j in range(5):
-                g_off[j][g] = start[j] + slot[g] * block[j]
-        for j in range(5):
-            offsets[j] += len(graphs) * block[j]
-        buckets.append(Bucket(len(graphs), n, e, *(slice(start[j], offsets[j]) for j in range(5))))
-        dims.append((n, e))
-    as_tensor = lambda values: torch.tensor(values, dtype=torch.long, device=device)  # noqa: E731
-    dims_t = as_tensor(dims).view(-1, 2)
-    bucket_t = as_tensor(bucket_of)
-    n_pad = dims_t[bucket_t, 0] if num_graphs else bucket_t
-    e_pad = dims_t[bucket_t, 1] if num_graphs else bucket_t
-    off = [as_tensor(o) for o in g_off]
-    h = torch.arange(heads, device=device)
+    # Buckets in increasing size; graphs without nodes get none (they own no rows).
+    key = torch.where(n_count > 0, bucket_keys(torch.maximum(n_count, e_count)), -1)
+    _, bucket_of = torch.unique(key, return_inverse=True)
+    bucket_of = bucket_of - int((key < 0).any())  # -1 for empty graphs
+    num_buckets = int(bucket_of.max()) + 1 if num_graphs else 0
+    used = bucket_of >= 0
+    slot = torch.zeros_like(bucket_of)
+    if num_buckets:
+        slot[used] = local_ids(bucket_of[used], torch.nonzero(used).view(-1), num_buckets)[0]
+    member = bucket_of.clamp_min(0)
+    zeros = torch.zeros(num_buckets, dtype=torch.long, device=device)
+    count = torch.bincount(bucket_of[used], minlength=num_buckets)
+    n_pad = zeros.scatter_reduce(0, bucket_of[used], n_count[used], reduce="amax")
+    e_pad = zeros.scatter_reduce(0, bucket_of[used], e_count[used], reduce="amax")
+    # Per graph and head a block of n rows, e² (A), e·n (B, X, and M as n·e) and n² (G) entries.
+    blocks = torch.stack([n_pad, e_pad * e_pad, e_pad * n_pad, n_pad * n_pad]) * heads
+    starts = torch.cumsum(blocks * count, 1) - blocks * count
+    graph_start = starts[:, member] + slot * blocks[:, member]  # [4, G]
+    info = torch.cat([count[None], n_pad[None], e_pad[None], starts,
+                      (blocks * count).sum(1, keepdim=True).expand(4, num_buckets)]).tolist()
+    buckets = [Bucket(info[0][i], info[1][i], info[2][i], tuple(info[3 + j][i] for j in range(4)))
+               for i in range(num_buckets)]
+    sizes = tuple(info[7 + j][0] if num_buckets else 0 for j in range(4))
 
-    node_row = off[0][node_graph] + node_local
+    h = torch.arange(heads, device=device)
+    n_of, e_of = n_pad[member], e_pad[member]  # padded sizes of every graph's bucket
+    ng = node_graph
+    rows = (graph_start[0, ng] + node_local)[:, None] + (h * n_of[ng][:, None])
+    d_index = (graph_start[3, ng] + node_local * (n_of[ng] + 1))[:, None] + h * (n_of[ng] ** 2)[:, None]
     src, dst = line_dag.line_index
     lg = edge_graph[dst]
-    a_base = off[1][lg] + edge_local[dst] * e_pad[lg] + edge_local[src]
-    a_index = a_base[:, None] + h * (e_pad[lg] ** 2)[:, None]
+    a_index = (graph_start[1, lg] + edge_local[dst] * e_of[lg] + edge_local[src])[:, None] + \
+        h * (e_of[lg] ** 2)[:, None]
     eg = edge_graph
-    b_base = off[2][eg] + edge_local * n_pad[eg] + node_local[tail]
-    b_index = b_base[:, None] + h * (e_pad[eg] * n_pad[eg])[:, None]
-    m_base = off[3][eg] + node_local[head] * e_pad[eg] + edge_local
-    m_index = m_base[:, None] + h * (e_pad[eg] * n_pad[eg])[:, None]
-    d_index = (off[4][node_graph] + node_local)[:, None] + h * n_pad[node_graph][:, None]
-    layout = DenseLayout(buckets, node_row, a_index, b_index, m_index, d_index, tuple(offsets))
+    stride = (e_of[eg] * n_of[eg])[:, None] * h
+    b_index = (graph_start[2, eg] + edge_local * n_of[eg] + node_local[tail])[:, None] + stride
+    m_index = (graph_start[2, eg] + node_local[head] * e_of[eg] + edge_local)[:, None] + stride
+    layout = DenseLayout(buckets, rows.reshape(-1), a_index.reshape(-1), b_index.reshape(-1),
+                         m_index.reshape(-1), d_index.reshape(-1), sizes)
     line_dag.cache[cache_key] = layout
     return layout
 
 
-def scatter_flat(values: Tensor, index: Tensor, size: int) -> Tensor:
-    return values.new_zeros(size).scatter(0, index.reshape(-1), values.reshape(-1))
+def block(buffer: Tensor, start: int, *shape: int) -> Tensor:
+    """The contiguous block of ``shape`` starting at flat position ``start`` of ``buffer``."""
+    return buffer.view(-1)[start:start + math.prod(shape)].view(shape)
+
+
+class DensePLSTM(torch.autograd.Function):
+    """Forward and hand-written backward of the dense form over a cached :class:`DenseLayout`.
+
+    Per bucket, with ``Q, K, V`` head-major and ``P = G ⊙ QKᵀ``: ``dV = Pᵀ dY``,
+    ``dP = dY Vᵀ``, ``dG = dP ⊙ QKᵀ``, ``d(QKᵀ) = dP ⊙ G``, ``dQ = d(QKᵀ) K``,
+    ``dK = d(QKᵀ)ᵀ Q``; then ``dD = diag(dG)``, ``d𝓜 = dG Xᵀ``, ``dX = 𝓜ᵀ dG``,
+    ``Z = (I − A)⁻ᵀ dX``, ``dB = Z`` and ``dA = Z Xᵀ``, each read at its gates' positions.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, query: Tensor, key: Tensor, value: Tensor, source: Tensor,
+                transition: Tensor, mark: Tensor, direct: Tensor,
+                layout: DenseLayout) -> Tensor:
+        num_nodes, heads, k_dim = query.shape
+        v_dim = value.size(-1)
+        num_rows, size_a, size_b, size_g = layout.sizes
+
+        def padded(x: Tensor) -> Tensor:  # [N, H, C] -> [rows, C], head-major per graph
+            return x.new_zeros(num_rows, x.size(-1)).index_copy_(0, layout.rows,
+                                                                 x.reshape(-1, x.size(-1)))
+
+        def flat(values: Tensor, index: Tensor, size: int) -> Tensor:
+            return values.new_zeros(size).index_put_((index,), values.reshape(-1))
+
+        q_pad, k_pad, v_pad = padded(query), padded(key), padded(value)
+        # -A: with unitriangular=True the solve reads the strictly lower part only, so
+        # solving with -A solves with I - A.
+        neg_a = flat(-transition, layout.a_index, size_a)
+        x_buf = flat(source, layout.b_index, size_b)  # B, overwritten by X bucket by bucket
+        m_buf = flat(mark, layout.m_index, size_b)
+        g_buf = query.new_zeros(size_g)
+        qk_buf = torch.empty_like(g_buf)
+        for bk in layout.buckets:
+            gh, n, e = bk.graphs * heads, bk.nodes, bk.edges
+            r, a, b, g = bk.start
+            if e:
+                x = block(x_buf, b, gh, e, n)
+                torch.linalg.solve_triangular(block(neg_a, a, gh, e, e), x, upper=False,
+                                              unitriangular=True, out=x)
+                torch.bmm(block(m_buf, b, gh, n, e), x, out=block(g_buf, g, gh, n, n))
+            torch.bmm(block(q_pad, r * k_dim, gh, n, k_dim),
+                      block(k_pad, r * k_dim, gh, n, k_dim).transpose(1, 2),
+                      out=block(qk_buf, g, gh, n, n))
+        g_buf.index_put_((layout.d_index,), direct.reshape(-1), accumulate=True)
+        p_buf = g_buf * qk_buf
+        y_pad = torch.empty(num_rows, v_dim, dtype=value.dtype, device=value.device)
+        for bk in layout.buckets:
+            gh, n, r, g = bk.graphs * heads, bk.nodes, bk.start[0], bk.start[3]
+            torch.bmm(block(p_buf, g, gh, n, n), block(v_pad, r * v_dim, gh, n, v_dim),
+                      out=block(y_pad, r * v_dim, gh, n, v_dim))
+        ctx.save_for_backward(q_pad, k_pad, v_pad, neg_a, x_buf, m_buf, g_buf, qk_buf)
+        ctx.layout, ctx.shapes = layout, (num_nodes, heads, k_dim, v_dim)
+        return y_pad[layout.rows].view(num_nodes, heads, v_dim)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        q_pad, k_pad, v_pad, neg_a, x_buf, m_buf, g_buf, qk_buf = ctx.saved_tensors
+        layout: DenseLayout = ctx.layout
+        num_nodes, heads, k_dim, v_dim = ctx.shapes
+        dy_pad = grad_out.new_zeros(q_pad.size(0), v_dim).index_copy_(
+            0, layout.rows, grad_out.reshape(-1, v_dim))
+        dv_pad, dp_buf = torch.empty_like(v_pad), torch.empty_like(g_buf)
+        p_buf = g_buf * qk_buf
+        for bk in layout.buckets:
+            gh, n, r, g = bk.graphs * heads, bk.nodes, bk.start[0] * v_dim, bk.start[3]
+            dy = block(dy_pad, r, gh, n, v_dim)
+            torch.bmm(block(p_buf, g, gh, n, n).transpose(1, 2), dy,
+                      out=block(dv_pad, r, gh, n, v_dim))
+            torch.bmm(dy, block(v_pad, r, gh, n, v_dim).transpose(1, 2),
+                      out=block(dp_buf, g, gh, n, n))
+        dqk_buf = torch.mul(dp_buf, g_buf, out=p_buf)  # P is not needed any more
+        dg_buf = dp_buf.mul_(qk_buf)
+        dq_pad, dk_pad = torch.empty_like(q_pad), torch.empty_like(k_pad)
+        dm_buf, dx_buf = torch.empty_like(m_buf), torch.empty_like(x_buf)
+        da_buf = torch.empty_like(neg_a)
+        for bk in layout.buckets:
+            gh, n, e = bk.graphs * heads, bk.nodes, bk.edges
+            r, a, b, g = bk.start[0] * k_dim, *bk.start[1:]
+            dqk = block(dqk_buf, g, gh, n, n)
+            torch.bmm(dqk, block(k_pad, r, gh, n, k_dim), out=block(dq_pad, r, gh, n, k_dim))
+            torch.bmm(dqk.transpose(1, 2), block(q_pad, r, gh, n, k_dim),
+                      out=block(dk_pad, r, gh, n, k_dim))
+            if e:
+                dg, x = block(dg_buf, g, gh, n, n), block(x_buf, b, gh, e, n)
+                torch.bmm(dg, x.transpose(1, 2), out=block(dm_buf, b, gh, n, e))
+                z = block(dx_buf, b, gh, e, n)
+                torch.bmm(block(m_buf, b, gh, n, e).transpose(1, 2), dg, out=z)
+                torch.linalg.solve_triangular(block(neg_a, a, gh, e, e).transpose(1, 2), z,
+                                              upper=True, unitriangular=True, out=z)
+                torch.bmm(z, x.transpose(1, 2), out=block(da_buf, a, gh, e, e))
+        shape = lambda t: t.view(num_nodes, heads, -1)  # noqa: E731
+        by_edge = lambda t: t.view(-1, heads)  # noqa: E731
+        return (shape(dq_pad[layout.rows]), shape(dk_pad[layout.rows]),
+                shape(dv_pad[layout.rows]), by_edge(dx_buf[layout.b_index]),
+                by_edge(da_buf[layout.a_index]), by_edge(dm_buf[layout.m_index]),
+                by_edge(dg_buf[layout.d_index]), None)
 
 
 def plstm_dag_dense(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
                     transition: Tensor, mark: Tensor, direct: Tensor,
                     line_dag: LineDAG) -> Tensor:
     """Dense form of :func:`~plstm_geometric.ops.plstm_dag` (same signature and result)."""
-    heads = query.size(1)
-    layout = dense_layout(line_dag, heads)
-    rows, size_a, size_b, size_m, size_d = layout.sizes
-    # torch.split (not slicing) so that each backward assembles one gradient with a single cat
-    # instead of a zero-filled full-size buffer per bucket.
-    split = lambda x, part: torch.split(x, [getattr(bk, part).stop - getattr(bk, part).start  # noqa: E731
-                                            for bk in layout.buckets])
-    pad = lambda x: split(x.new_zeros(rows, *x.shape[1:]).index_copy(  # noqa: E731
-        0, layout.node_row, x), "rows")
-    q_pad, k_pad, v_pad = pad(query), pad(key), pad(value)
-    a_parts = split(scatter_flat(transition, layout.a_index, size_a), "a")
-    b_parts = split(scatter_flat(source, layout.b_index, size_b), "b")
-    m_parts = split(scatter_flat(mark, layout.m_index, size_m), "m")
-    d_parts = split(scatter_flat(direct, layout.d_index, size_d), "d")
-    outs = []
-    for i, bk in enumerate(layout.buckets):
-        g, n, e = bk.graphs, bk.nodes, bk.edges
-        as_heads = lambda x: x[i].view(g, n, heads, -1).transpose(1, 2)  # noqa: E731
-        q, k, v = as_heads(q_pad), as_heads(k_pad), as_heads(v_pad)
-        gate = torch.diag_embed(d_parts[i].view(g, heads, n))
-        if e:
-            a = a_parts[i].view(g, heads, e, e)
-            b = b_parts[i].view(g, heads, e, n)
-            x = torch.linalg.solve_triangular(-a, b, upper=False, unitriangular=True)
-            gate = gate + m_parts[i].view(g, heads, n, e) @ x
-        y = (gate * (q @ k.transpose(-1, -2))) @ v
-        outs.append(y.transpose(1, 2).reshape(g * n, heads, -1))
-    if not outs:
+    if query.size(0) == 0:
         return value.new_zeros(value.shape)
-    return torch.cat(outs)[layout.node_row]
+    layout = dense_layout(line_dag, query.size(1))
+    return DensePLSTM.apply(query, key, value, source, transition, mark, direct, layout)
