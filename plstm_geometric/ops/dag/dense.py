@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from ...structure import LineDAG
+from ...structure.levels import expand_ranges
 from ...structure.prune import local_ids
 
 
@@ -55,6 +56,7 @@ class Bucket:
 class DenseLayout:
     buckets: list[Bucket]
     rows: Tensor  # [N·H] row of every (node, head) in the head-major padded q/k/v buffers
+    gather: Tensor  # [rows] (node·H + head) each padded row is read from (see ``pad_gather``)
     a_index: Tensor  # [L·H] flat positions of T in A ([graphs·H, e, e] blocks)
     b_index: Tensor  # [E·H] flat positions of S in B ([graphs·H, e, n])
     m_index: Tensor  # [E·H] flat positions of M in the mark matrix ([graphs·H, n, e])
@@ -107,6 +109,7 @@ def dense_layout(line_dag: LineDAG, heads: int) -> DenseLayout:
     n_of, e_of = n_pad[member], e_pad[member]  # padded sizes of every graph's bucket
     ng = node_graph
     rows = (graph_start[0, ng] + node_local)[:, None] + (h * n_of[ng][:, None])
+    gather = pad_gather(rows, graph_start[0], n_of, node_graph, used, heads, sizes[0])
     d_index = (graph_start[3, ng] + node_local * (n_of[ng] + 1))[:, None] + h * (n_of[ng] ** 2)[:, None]
     src, dst = line_dag.line_index
     lg = edge_graph[dst]
@@ -116,10 +119,34 @@ def dense_layout(line_dag: LineDAG, heads: int) -> DenseLayout:
     stride = (e_of[eg] * n_of[eg])[:, None] * h
     b_index = (graph_start[2, eg] + edge_local * n_of[eg] + node_local[tail])[:, None] + stride
     m_index = (graph_start[2, eg] + node_local[head] * e_of[eg] + edge_local)[:, None] + stride
-    layout = DenseLayout(buckets, rows.reshape(-1), a_index.reshape(-1), b_index.reshape(-1),
+    layout = DenseLayout(buckets, rows.reshape(-1), gather, a_index.reshape(-1), b_index.reshape(-1),
                          m_index.reshape(-1), d_index.reshape(-1), sizes)
     line_dag.cache[cache_key] = layout
     return layout
+
+
+def pad_gather(rows: Tensor, block_start: Tensor, n_of: Tensor, node_graph: Tensor,
+               used: Tensor, heads: int, num_rows: int) -> Tensor:
+    """Source row (node·H + head) of every padded q/k/v row: real rows read their own node, a
+    graph's padding rows repeat its first node (same head).
+
+    Padding needs no zeros: ``G`` is exactly zero on padded rows and columns (no gate lands
+    there), so a repeated finite row adds ``0·(q·k)`` to ``P`` and ``0·v`` to ``y``; its gradient
+    rows are never read. A gather is ~3× cheaper than zero-fill plus ``index_copy_``.
+    """
+    device = rows.device
+    num_graphs = n_of.numel()
+    first = torch.full((num_graphs,), node_graph.numel(), dtype=torch.long, device=device)
+    first = first.scatter_reduce(0, node_graph, torch.arange(node_graph.numel(), device=device),
+                                 reduce="amin")
+    graph = torch.nonzero(used).view(-1).repeat_interleave(heads)  # one block per (graph, head)
+    head = torch.arange(heads, device=device).repeat(graph.numel() // heads)
+    length = n_of[graph]
+    gather = torch.empty(num_rows, dtype=torch.long, device=device)
+    gather[expand_ranges(block_start[graph] + head * length, length)] = torch.repeat_interleave(
+        first[graph] * heads + head, length, output_size=num_rows)
+    gather[rows.reshape(-1)] = torch.arange(rows.numel(), device=device)
+    return gather
 
 
 def block(buffer: Tensor, start: int, *shape: int) -> Tensor:
@@ -145,11 +172,10 @@ class DensePLSTM(torch.autograd.Function):
         num_rows, size_a, size_b, size_g = layout.sizes
 
         def padded(x: Tensor) -> Tensor:  # [N, H, C] -> [rows, C], head-major per graph
-            return x.new_zeros(num_rows, x.size(-1)).index_copy_(0, layout.rows,
-                                                                 x.reshape(-1, x.size(-1)))
+            return x.reshape(-1, x.size(-1)).index_select(0, layout.gather)
 
         def flat(values: Tensor, index: Tensor, size: int) -> Tensor:
-            return values.new_zeros(size).index_put_((index,), values.reshape(-1))
+            return values.new_zeros(size).scatter_(0, index, values.reshape(-1))
 
         q_pad, k_pad, v_pad = padded(query), padded(key), padded(value)
         # -A: with unitriangular=True the solve reads the strictly lower part only, so
@@ -170,7 +196,7 @@ class DensePLSTM(torch.autograd.Function):
             torch.bmm(block(q_pad, r * k_dim, gh, n, k_dim),
                       block(k_pad, r * k_dim, gh, n, k_dim).transpose(1, 2),
                       out=block(qk_buf, g, gh, n, n))
-        g_buf.index_put_((layout.d_index,), direct.reshape(-1), accumulate=True)
+        g_buf.scatter_add_(0, layout.d_index, direct.reshape(-1))
         p_buf = g_buf * qk_buf
         y_pad = torch.empty(num_rows, v_dim, dtype=value.dtype, device=value.device)
         for bk in layout.buckets:
@@ -179,7 +205,7 @@ class DensePLSTM(torch.autograd.Function):
                       out=block(y_pad, r * v_dim, gh, n, v_dim))
         ctx.save_for_backward(q_pad, k_pad, v_pad, neg_a, x_buf, m_buf, g_buf, qk_buf)
         ctx.layout, ctx.shapes = layout, (num_nodes, heads, k_dim, v_dim)
-        return y_pad[layout.rows].view(num_nodes, heads, v_dim)
+        return y_pad.index_select(0, layout.rows).view(num_nodes, heads, v_dim)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -187,8 +213,7 @@ class DensePLSTM(torch.autograd.Function):
         q_pad, k_pad, v_pad, neg_a, x_buf, m_buf, g_buf, qk_buf = ctx.saved_tensors
         layout: DenseLayout = ctx.layout
         num_nodes, heads, k_dim, v_dim = ctx.shapes
-        dy_pad = grad_out.new_zeros(q_pad.size(0), v_dim).index_copy_(
-            0, layout.rows, grad_out.reshape(-1, v_dim))
+        dy_pad = grad_out.reshape(-1, v_dim).index_select(0, layout.gather)
         dv_pad, dp_buf = torch.empty_like(v_pad), torch.empty_like(g_buf)
         p_buf = g_buf * qk_buf
         for bk in layout.buckets:
@@ -218,12 +243,11 @@ class DensePLSTM(torch.autograd.Function):
                 torch.linalg.solve_triangular(block(neg_a, a, gh, e, e).transpose(1, 2), z,
                                               upper=True, unitriangular=True, out=z)
                 torch.bmm(z, x.transpose(1, 2), out=block(da_buf, a, gh, e, e))
-        shape = lambda t: t.view(num_nodes, heads, -1)  # noqa: E731
-        by_edge = lambda t: t.view(-1, heads)  # noqa: E731
-        return (shape(dq_pad[layout.rows]), shape(dk_pad[layout.rows]),
-                shape(dv_pad[layout.rows]), by_edge(dx_buf[layout.b_index]),
-                by_edge(da_buf[layout.a_index]), by_edge(dm_buf[layout.m_index]),
-                by_edge(dg_buf[layout.d_index]), None)
+        by_node = lambda t: t.index_select(0, layout.rows).view(num_nodes, heads, -1)  # noqa: E731
+        by_gate = lambda t, index: t.index_select(0, index).view(-1, heads)  # noqa: E731
+        return (by_node(dq_pad), by_node(dk_pad), by_node(dv_pad), by_gate(dx_buf, layout.b_index),
+                by_gate(da_buf, layout.a_index), by_gate(dm_buf, layout.m_index),
+                by_gate(dg_buf, layout.d_index), None)
 
 
 def plstm_dag_dense(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
