@@ -169,7 +169,11 @@ class PLSTMConv(torch.nn.Module):
             raise ValueError(f"the layer has edge_dim={self.edge_dim} but no edge_attr was given")
         if edge_attr.dim() == 1:
             edge_attr = edge_attr.unsqueeze(-1)
-        if dag.num_edges and int(dag.edge_id.min()) < 0:
+        # Read once per structure (a host sync), not in every forward.
+        explicit = dag.cache.get("explicit_edges")
+        if explicit is None:
+            explicit = dag.cache["explicit_edges"] = bool(dag.num_edges) and int(dag.edge_id.min()) < 0
+        if explicit:
             raise ValueError("this line DAG was built from explicit edges (edge_id = -1), so edge "
                              "features cannot be mapped onto its DAG edges")
         return edge_attr[dag.edge_id].to(self.edge_gates.weight.dtype)

@@ -145,3 +145,29 @@ def test_chain_form_gradcheck_and_auto_choice():
     assert choose_form(ld) == "dense"
     with pytest.raises(ValueError, match="form='chain' needs"):
         plstm_dag(*kernel_inputs(400, grid.num_edges, grid.num_line_edges), grid, form="chain")
+
+
+@pytest.mark.parametrize("form", ["dense", "state", "chain"])
+def test_forms_on_the_test_device_equal_reference(device, form):
+    """Every form on ``PLSTM_TEST_DEVICE`` (CUDA in experiments/gpu_check.sh) against the CPU oracle."""
+    if form == "chain":
+        ld, inputs = chain_case([70, 3, 12], mode="D")
+    else:
+        gen = torch.Generator().manual_seed(4)
+        sizes = [6, 11, 1, 8]
+        graphs = [random_graph(n, 0.35, gen) for n in sizes]
+        offs = torch.tensor([0] + sizes).cumsum(0)
+        batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+        ld = LineDAG.from_graph(torch.cat([g + o for g, o in zip(graphs, offs)], 1), sum(sizes),
+                                batch=batch)
+        inputs = kernel_inputs(sum(sizes), ld.num_edges, ld.num_line_edges, seed=3)
+    inputs = [t.requires_grad_() for t in inputs]
+    ref = plstm_dag_reference(*inputs, ld)
+    on_device = [t.detach().to(device).requires_grad_() for t in inputs]
+    out = plstm_dag(*on_device, ld.to(device), form=form)
+    torch.testing.assert_close(out.cpu(), ref, atol=1e-10, rtol=0)
+    up = torch.randn_like(ref)
+    g_ref = torch.autograd.grad((ref * up).sum(), inputs)
+    g_out = torch.autograd.grad((out * up.to(device)).sum(), on_device)
+    for a, b in zip(g_out, g_ref):
+        torch.testing.assert_close(a.cpu(), b, atol=1e-10, rtol=0)
