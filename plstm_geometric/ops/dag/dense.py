@@ -49,7 +49,6 @@ class Bucket:
     graphs: int
     nodes: int  # padded node count n
     edges: int  # padded edge count e
-    start: tuple[int, int, int, int]  # offsets of the bucket in the row, A, B (= X) and G buffers
 
 
 @dataclass
@@ -62,6 +61,9 @@ class DenseLayout:
     m_index: Tensor  # [E·H] flat positions of M in the mark matrix ([graphs·H, n, e])
     d_index: Tensor  # [N·H] flat positions of D on the diagonal of G ([graphs·H, n, n])
     sizes: tuple[int, int, int, int]  # rows, |A|, |B| (= |M|), |G|
+    # Per bucket: split sizes of the row, A, B (= M) and G buffers, and the block shapes.
+    splits: tuple[list[int], list[int], list[int], list[int]]
+    shapes: dict[str, list[tuple[int, int, int]]]
 
 
 def dense_layout(line_dag: LineDAG, heads: int) -> DenseLayout:
@@ -96,14 +98,18 @@ def dense_layout(line_dag: LineDAG, heads: int) -> DenseLayout:
     n_pad = zeros.scatter_reduce(0, bucket_of[used], n_count[used], reduce="amax")
     e_pad = zeros.scatter_reduce(0, bucket_of[used], e_count[used], reduce="amax")
     # Per graph and head a block of n rows, e² (A), e·n (B, X, and M as n·e) and n² (G) entries.
-    blocks = torch.stack([n_pad, e_pad * e_pad, e_pad * n_pad, n_pad * n_pad]) * heads
-    starts = torch.cumsum(blocks * count, 1) - blocks * count
-    graph_start = starts[:, member] + slot * blocks[:, member]  # [4, G]
-    info = torch.cat([count[None], n_pad[None], e_pad[None], starts,
-                      (blocks * count).sum(1, keepdim=True).expand(4, num_buckets)]).tolist()
-    buckets = [Bucket(info[0][i], info[1][i], info[2][i], tuple(info[3 + j][i] for j in range(4)))
-               for i in range(num_buckets)]
-    sizes = tuple(info[7 + j][0] if num_buckets else 0 for j in range(4))
+    block_size = torch.stack([n_pad, e_pad * e_pad, e_pad * n_pad, n_pad * n_pad]) * heads
+    starts = torch.cumsum(block_size * count, 1) - block_size * count
+    graph_start = starts[:, member] + slot * block_size[:, member]  # [4, G]
+    info = torch.cat([count[None], n_pad[None], e_pad[None], block_size * count]).tolist()
+    buckets = [Bucket(*(info[j][i] for j in range(3))) for i in range(num_buckets)]
+    splits = tuple(info[3 + j] for j in range(4))
+    sizes = tuple(sum(part) for part in splits)
+    gh = [bk.graphs * heads for bk in buckets]
+    shapes = {"a": [(g, bk.edges, bk.edges) for g, bk in zip(gh, buckets)],
+              "b": [(g, bk.edges, bk.nodes) for g, bk in zip(gh, buckets)],
+              "m": [(g, bk.nodes, bk.edges) for g, bk in zip(gh, buckets)],
+              "g": [(g, bk.nodes, bk.nodes) for g, bk in zip(gh, buckets)]}
 
     h = torch.arange(heads, device=device)
     n_of, e_of = n_pad[member], e_pad[member]  # padded sizes of every graph's bucket
@@ -120,7 +126,7 @@ def dense_layout(line_dag: LineDAG, heads: int) -> DenseLayout:
     b_index = (graph_start[2, eg] + edge_local * n_of[eg] + node_local[tail])[:, None] + stride
     m_index = (graph_start[2, eg] + node_local[head] * e_of[eg] + edge_local)[:, None] + stride
     layout = DenseLayout(buckets, rows.reshape(-1), gather, a_index.reshape(-1), b_index.reshape(-1),
-                         m_index.reshape(-1), d_index.reshape(-1), sizes)
+                         m_index.reshape(-1), d_index.reshape(-1), sizes, splits, shapes)
     line_dag.cache[cache_key] = layout
     return layout
 
@@ -149,9 +155,9 @@ def pad_gather(rows: Tensor, block_start: Tensor, n_of: Tensor, node_graph: Tens
     return gather
 
 
-def block(buffer: Tensor, start: int, *shape: int) -> Tensor:
-    """The contiguous block of ``shape`` starting at flat position ``start`` of ``buffer``."""
-    return buffer.view(-1)[start:start + math.prod(shape)].view(shape)
+def blocks(buffer: Tensor, sizes: list[int], shapes: list[tuple[int, ...]]) -> list[Tensor]:
+    """The buckets' blocks of a flat buffer (one ``split``, then a view per bucket)."""
+    return [part.view(shape) for part, shape in zip(buffer.view(-1).split(sizes), shapes)]
 
 
 class DensePLSTM(torch.autograd.Function):
@@ -170,9 +176,16 @@ class DensePLSTM(torch.autograd.Function):
         num_nodes, heads, k_dim = query.shape
         v_dim = value.size(-1)
         num_rows, size_a, size_b, size_g = layout.sizes
+        split_r, split_a, split_b, split_g = layout.splits
+        shape = layout.shapes
+        edges = [bk.edges for bk in layout.buckets]
 
         def padded(x: Tensor) -> Tensor:  # [N, H, C] -> [rows, C], head-major per graph
             return x.reshape(-1, x.size(-1)).index_select(0, layout.gather)
+
+        def rows(x: Tensor) -> list[Tensor]:
+            c = x.size(-1)
+            return blocks(x, [r * c for r in split_r], [(g, n, c) for g, n, _ in shape["g"]])
 
         def flat(values: Tensor, index: Tensor, size: int) -> Tensor:
             return values.new_zeros(size).scatter_(0, index, values.reshape(-1))
@@ -185,24 +198,20 @@ class DensePLSTM(torch.autograd.Function):
         m_buf = flat(mark, layout.m_index, size_b)
         g_buf = query.new_zeros(size_g)
         qk_buf = torch.empty_like(g_buf)
-        for bk in layout.buckets:
-            gh, n, e = bk.graphs * heads, bk.nodes, bk.edges
-            r, a, b, g = bk.start
+        g_parts, qk_parts = blocks(g_buf, split_g, shape["g"]), blocks(qk_buf, split_g, shape["g"])
+        for e, a, x, m, g, q, k, qk in zip(edges, blocks(neg_a, split_a, shape["a"]),
+                                           blocks(x_buf, split_b, shape["b"]),
+                                           blocks(m_buf, split_b, shape["m"]), g_parts,
+                                           rows(q_pad), rows(k_pad), qk_parts):
             if e:
-                x = block(x_buf, b, gh, e, n)
-                torch.linalg.solve_triangular(block(neg_a, a, gh, e, e), x, upper=False,
-                                              unitriangular=True, out=x)
-                torch.bmm(block(m_buf, b, gh, n, e), x, out=block(g_buf, g, gh, n, n))
-            torch.bmm(block(q_pad, r * k_dim, gh, n, k_dim),
-                      block(k_pad, r * k_dim, gh, n, k_dim).transpose(1, 2),
-                      out=block(qk_buf, g, gh, n, n))
+                torch.linalg.solve_triangular(a, x, upper=False, unitriangular=True, out=x)
+                torch.bmm(m, x, out=g)
+            torch.bmm(q, k.transpose(1, 2), out=qk)
         g_buf.scatter_add_(0, layout.d_index, direct.reshape(-1))
         p_buf = g_buf * qk_buf
         y_pad = torch.empty(num_rows, v_dim, dtype=value.dtype, device=value.device)
-        for bk in layout.buckets:
-            gh, n, r, g = bk.graphs * heads, bk.nodes, bk.start[0], bk.start[3]
-            torch.bmm(block(p_buf, g, gh, n, n), block(v_pad, r * v_dim, gh, n, v_dim),
-                      out=block(y_pad, r * v_dim, gh, n, v_dim))
+        for p, v, y in zip(blocks(p_buf, split_g, shape["g"]), rows(v_pad), rows(y_pad)):
+            torch.bmm(p, v, out=y)
         ctx.save_for_backward(q_pad, k_pad, v_pad, neg_a, x_buf, m_buf, g_buf, qk_buf)
         ctx.layout, ctx.shapes = layout, (num_nodes, heads, k_dim, v_dim)
         return y_pad.index_select(0, layout.rows).view(num_nodes, heads, v_dim)
@@ -213,36 +222,41 @@ class DensePLSTM(torch.autograd.Function):
         q_pad, k_pad, v_pad, neg_a, x_buf, m_buf, g_buf, qk_buf = ctx.saved_tensors
         layout: DenseLayout = ctx.layout
         num_nodes, heads, k_dim, v_dim = ctx.shapes
+        split_r, split_a, split_b, split_g = layout.splits
+        shape = layout.shapes
+        edges = [bk.edges for bk in layout.buckets]
+
+        def rows(x: Tensor) -> list[Tensor]:
+            c = x.size(-1)
+            return blocks(x, [r * c for r in split_r], [(g, n, c) for g, n, _ in shape["g"]])
+
         dy_pad = grad_out.reshape(-1, v_dim).index_select(0, layout.gather)
         dv_pad, dp_buf = torch.empty_like(v_pad), torch.empty_like(g_buf)
         p_buf = g_buf * qk_buf
-        for bk in layout.buckets:
-            gh, n, r, g = bk.graphs * heads, bk.nodes, bk.start[0] * v_dim, bk.start[3]
-            dy = block(dy_pad, r, gh, n, v_dim)
-            torch.bmm(block(p_buf, g, gh, n, n).transpose(1, 2), dy,
-                      out=block(dv_pad, r, gh, n, v_dim))
-            torch.bmm(dy, block(v_pad, r, gh, n, v_dim).transpose(1, 2),
-                      out=block(dp_buf, g, gh, n, n))
+        for p, dy, v, dv, dp in zip(blocks(p_buf, split_g, shape["g"]), rows(dy_pad), rows(v_pad),
+                                    rows(dv_pad), blocks(dp_buf, split_g, shape["g"])):
+            torch.bmm(p.transpose(1, 2), dy, out=dv)
+            torch.bmm(dy, v.transpose(1, 2), out=dp)
         dqk_buf = torch.mul(dp_buf, g_buf, out=p_buf)  # P is not needed any more
         dg_buf = dp_buf.mul_(qk_buf)
         dq_pad, dk_pad = torch.empty_like(q_pad), torch.empty_like(k_pad)
+        for dqk, q, k, dq, dk in zip(blocks(dqk_buf, split_g, shape["g"]), rows(q_pad),
+                                     rows(k_pad), rows(dq_pad), rows(dk_pad)):
+            torch.bmm(dqk, k, out=dq)
+            torch.bmm(dqk.transpose(1, 2), q, out=dk)
         dm_buf, dx_buf = torch.empty_like(m_buf), torch.empty_like(x_buf)
         da_buf = torch.empty_like(neg_a)
-        for bk in layout.buckets:
-            gh, n, e = bk.graphs * heads, bk.nodes, bk.edges
-            r, a, b, g = bk.start[0] * k_dim, *bk.start[1:]
-            dqk = block(dqk_buf, g, gh, n, n)
-            torch.bmm(dqk, block(k_pad, r, gh, n, k_dim), out=block(dq_pad, r, gh, n, k_dim))
-            torch.bmm(dqk.transpose(1, 2), block(q_pad, r, gh, n, k_dim),
-                      out=block(dk_pad, r, gh, n, k_dim))
+        for e, dg, x, m, a, dm, z, da in zip(
+                edges, blocks(dg_buf, split_g, shape["g"]), blocks(x_buf, split_b, shape["b"]),
+                blocks(m_buf, split_b, shape["m"]), blocks(neg_a, split_a, shape["a"]),
+                blocks(dm_buf, split_b, shape["m"]), blocks(dx_buf, split_b, shape["b"]),
+                blocks(da_buf, split_a, shape["a"])):
             if e:
-                dg, x = block(dg_buf, g, gh, n, n), block(x_buf, b, gh, e, n)
-                torch.bmm(dg, x.transpose(1, 2), out=block(dm_buf, b, gh, n, e))
-                z = block(dx_buf, b, gh, e, n)
-                torch.bmm(block(m_buf, b, gh, n, e).transpose(1, 2), dg, out=z)
-                torch.linalg.solve_triangular(block(neg_a, a, gh, e, e).transpose(1, 2), z,
-                                              upper=True, unitriangular=True, out=z)
-                torch.bmm(z, x.transpose(1, 2), out=block(da_buf, a, gh, e, e))
+                torch.bmm(dg, x.transpose(1, 2), out=dm)
+                torch.bmm(m.transpose(1, 2), dg, out=z)
+                torch.linalg.solve_triangular(a.transpose(1, 2), z, upper=True,
+                                              unitriangular=True, out=z)
+                torch.bmm(z, x.transpose(1, 2), out=da)
         by_node = lambda t: t.index_select(0, layout.rows).view(num_nodes, heads, -1)  # noqa: E731
         by_gate = lambda t, index: t.index_select(0, index).view(-1, heads)  # noqa: E731
         return (by_node(dq_pad), by_node(dk_pad), by_node(dv_pad), by_gate(dx_buf, layout.b_index),
