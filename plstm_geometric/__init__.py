@@ -3,7 +3,8 @@ from .datasets import ArrowPointing
 from .models import GINNet, PLSTMNet, PLSTMVision, ViT
 from .nn import PLSTM2D, PLSTMBlock, PLSTMConv
 from .ops import plstm_1d, plstm_2d, plstm_dag, plstm_dag_reference
-from .structure import LineDAG, LineDAGData
+from .data.line_dag_data import LineDAGData
+from .structure import LineDAG
 from .transforms import AddLineDAG, CanonicalSmilesOrder
 
 __version__ = "0.1.0"

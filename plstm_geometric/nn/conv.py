@@ -9,7 +9,8 @@ from torch import Tensor
 from torch.nn import Linear
 
 from ..ops.dag import plstm_dag
-from ..structure import LineDAG, LineDAGData
+from ..data.line_dag_data import LineDAGData
+from ..structure import LineDAG
 from .norm import MultiHeadRMSNorm
 
 #: Stabiliser of the P-mode normalisation ``τ / (α + Σ|τ|)`` (SPEC §3).

@@ -176,7 +176,7 @@ class LineDAG:
         """Split a batch built by :meth:`from_graph` into one structure per graph.
 
         Every graph's indices become local, as :meth:`from_graph` on that graph alone gives them
-        (and as :class:`~plstm_geometric.structure.data.LineDAGData` stores them): DAG edges
+        (and as :class:`~plstm_geometric.data.LineDAGData` stores them): DAG edges
         count nodes from the graph's first node, line edges count DAG edges from its first DAG
         edge, edge ids count its own ``edge_index`` columns. Splitting is exact because nothing
         couples graphs in :meth:`from_graph`: DAG edges are sorted by graph first, line edges by

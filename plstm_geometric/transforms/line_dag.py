@@ -10,7 +10,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from ..structure import LineDAG
-from ..structure.data import LineDAGData
+from ..data.line_dag_data import LineDAGData
 from ..structure.levels import exclusive_cumsum
 from ..structure.validate import check_index, check_node_order
 
@@ -25,7 +25,7 @@ CHUNK_EDGES = 32768
 class AddLineDAG(BaseTransform):
     """Adds the line DAGs a pLSTM model needs (modes × directions) to a graph.
 
-    Returns a :class:`~plstm_geometric.structure.data.LineDAGData` holding every attribute of the
+    Returns a :class:`~plstm_geometric.data.LineDAGData` holding every attribute of the
     input plus the structures; pass it (or its batch) as ``line_dag`` to
     :class:`~plstm_geometric.nn.PLSTMConv` / :class:`~plstm_geometric.nn.PLSTMBlock`.
 

@@ -5,7 +5,7 @@ from torch_geometric.data import Batch, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
 from plstm_geometric import AddLineDAG, LineDAG, LineDAGData
-from plstm_geometric.structure.data import FIELDS, prefix
+from plstm_geometric.data.line_dag_data import FIELDS, prefix
 
 ogb = pytest.importorskip("ogb")
 

@@ -6,7 +6,7 @@ from typing import Any, Optional
 import torch
 from torch_geometric.data import Data
 
-from .line_dag import LineDAG
+from ..structure.line_dag import LineDAG
 
 FIELDS = ("dag_edge_index", "line_index", "edge_id", "edge_level")
 
