@@ -5,8 +5,9 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import cumsum
 
-from .levels import exclusive_cumsum, topological_levels
+from .levels import topological_levels
 from .line_graph import line_graph
 from .orient import orient
 from .prune import chirality, greedy_multitree
@@ -199,15 +200,15 @@ class LineDAG:
             raise ValueError(f"batch names graph {int(batch[-1])}, but edge_counts has only "
                              f"{num_graphs} entries")
         node_count = torch.bincount(batch, minlength=num_graphs)
-        node_start = exclusive_cumsum(node_count)
+        node_start = cumsum(node_count)
         edge_graph = batch[self.tail]
         dag_count = torch.bincount(edge_graph, minlength=num_graphs)
         line_owner = edge_graph[self.line_index[0]]
         dag_sizes = dag_count.tolist()
         dag = (self.dag_edge_index - node_start[edge_graph]).split(dag_sizes, dim=1)
-        line = (self.line_index - exclusive_cumsum(dag_count)[line_owner]).split(
+        line = (self.line_index - cumsum(dag_count)[line_owner]).split(
             torch.bincount(line_owner, minlength=num_graphs).tolist(), dim=1)
-        edge_id = (self.edge_id - exclusive_cumsum(edge_counts)[edge_graph]).split(dag_sizes)
+        edge_id = (self.edge_id - cumsum(edge_counts)[edge_graph]).split(dag_sizes)
         level = self.edge_level.split(dag_sizes)
         num_nodes = node_count.tolist()
         # clone(): a view would keep the whole batch's storage alive (and in torch.save) per graph.

@@ -8,10 +8,10 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
+from torch_geometric.utils import cumsum
 
 from ..structure import LineDAG
 from ..data.line_dag_data import LineDAGData
-from ..structure.levels import exclusive_cumsum
 from ..structure.validate import check_index, check_node_order
 
 DIRECTIONS = {"forward": False, "reverse": True}
@@ -121,8 +121,7 @@ class AddLineDAG(BaseTransform):
         bound = torch.repeat_interleave(num_nodes, edge_counts)
         if bool(((local < 0) | (local >= bound)).any()):
             raise ValueError("edge_index refers to a node outside its graph")
-        start = exclusive_cumsum(num_nodes)
-        edge_index = local + torch.repeat_interleave(start, edge_counts)
+        edge_index = local + torch.repeat_interleave(cumsum(num_nodes)[:-1], edge_counts)
         batch = torch.repeat_interleave(torch.arange(len(chunk)), num_nodes)
         order = None
         if any(o is not None for o in orders):
