@@ -4,11 +4,12 @@ from .models import GINNet, PLSTMNet, PLSTMVision, ViT
 from .nn import PLSTM2D, PLSTMBlock, PLSTMConv
 from .ops import plstm_1d, plstm_2d, plstm_dag, plstm_dag_reference
 from .data.line_dag_data import LineDAGData
-from .structure import LineDAG
+from .structure import LineDAG, LineDAGSpec
 from .transforms import AddLineDAG, CanonicalSmilesOrder
 
 __version__ = "0.1.0"
 
 __all__ = ["AddLineDAG", "ArrowPointing", "CanonicalSmilesOrder", "GINNet", "LineDAG",
-           "LineDAGData", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet", "PLSTMVision", "ViT",
-           "__version__", "plstm_1d", "plstm_2d", "plstm_dag", "plstm_dag_reference"]
+           "LineDAGData", "LineDAGSpec", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet",
+           "PLSTMVision", "ViT", "__version__", "plstm_1d", "plstm_2d", "plstm_dag",
+           "plstm_dag_reference"]

@@ -8,9 +8,10 @@ from .line_dag import LineDAG
 from .line_graph import line_graph
 from .orient import orient
 from .prune import chirality, greedy_multitree
+from .spec import LineDAGSpec
 
-__all__ = ["LineDAG", "orient", "line_graph", "topological_levels", "greedy_multitree",
-           "chirality", "grid_edge_index"]
+__all__ = ["LineDAG", "LineDAGSpec", "orient", "line_graph", "topological_levels",
+           "greedy_multitree", "chirality", "grid_edge_index"]
 
 
 def __getattr__(name: str) -> Any:
