@@ -188,6 +188,9 @@ class PLSTMConv(torch.nn.Module):
             raise ValueError(f"the layer has edge_dim={self.edge_dim} but no edge_attr was given")
         if edge_attr.dim() == 1:
             edge_attr = edge_attr.unsqueeze(-1)
+        if edge_attr.dim() != 2 or edge_attr.size(1) != self.edge_dim:
+            raise ValueError(f"edge_attr has shape {list(edge_attr.shape)}, but the layer has "
+                             f"edge_dim={self.edge_dim}: it needs [num_edges, {self.edge_dim}]")
         if dag.num_edges and int(dag.edge_id.min()) < 0:
             raise ValueError("this line DAG was built from explicit edges (edge_id = -1), so edge "
                              "features cannot be mapped onto its DAG edges")

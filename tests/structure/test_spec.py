@@ -217,6 +217,8 @@ def test_edge_attr_with_the_wrong_number_of_rows():
         with pytest.raises(ValueError, match=f"edge_attr has {rows} rows but edge_index has 4 "
                                              "columns"):
             conv(x, ei, torch.randn(rows, 2))
+    with pytest.raises(ValueError, match=r"shape \[4, 3\], but the layer has edge_dim=2"):
+        conv(x, ei, torch.randn(4, 3))
 
 
 def structure_tensors(line_dag):
