@@ -118,6 +118,8 @@ def test_structure_invariants(data: Batch):
             assert 0 <= int(ld.edge_id.min()) and int(ld.edge_id.max()) < data.edge_index.size(1)
             cols = data.edge_index[:, ld.edge_id].sort(0).values
             assert torch.equal(cols, ld.dag_edge_index.sort(0).values)
+        if data.edge_index.size(1) == E:  # every edge given once: the ids permute the columns
+            assert torch.equal(ld.edge_id.sort().values, torch.arange(E))
         # Line DAG: P is every head-to-tail pair; D a subset of it.
         line = set(map(tuple, ld.line_index.t().tolist()))
         assert len(line) == ld.num_line_edges
