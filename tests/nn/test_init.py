@@ -74,7 +74,7 @@ def assert_default_linear(lin: torch.nn.Linear) -> None:
     """PyTorch's default: weight and bias uniform in ±1/√fan_in (kaiming-uniform, a = √5)."""
     bound = 1.0 / math.sqrt(lin.in_features)
     w = lin.weight.detach()
-    assert float(w.abs().max()) <= bound and float(w.std()) > 0.5 * bound
+    assert float(w.abs().max()) <= bound and float(w.std()) > 0.3 * bound  # uniform: 0.58
     if lin.bias is not None:
         assert 0 < float(lin.bias.detach().abs().max()) <= bound
 
