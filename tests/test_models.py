@@ -31,7 +31,7 @@ def test_plstm_net_shapes_and_repr():
     assert model(batch).shape == (len(MOLS), 3)
     assert str(model) == "PLSTMNet(3, hidden_channels=32, num_blocks=2, heads=4)"
     assert [b.reverse for b in model.blocks] == [False, True]
-    # pLSTM branches start as identities (see PLSTMNet.reset_parameters for the measurement).
+    # pLSTM branches start at zero (see PLSTMBlock._zero_branch_outputs for the measurement).
     assert all((conv.out.weight == 0).all() for b in model.blocks for conv in b.convs)
 
 

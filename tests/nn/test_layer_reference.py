@@ -3,8 +3,8 @@
 All parameters are randomised first: at init the gate weights are zero and the S/M/D biases
 equal, so swapped gates, nodes or weight blocks would not change a single number.
 
-Mutations of the library each of these tests must catch (tried by hand, see docs/design.md,
-"Tests with teeth"):
+Mutations of the library these tests catch (``experiments/mutation_check.py`` applies them and
+more; results in docs/design.md, "Tests with teeth"):
 
 - τ read at the tail of e' instead of the shared node n = h(e') = t(e)
   -> test_kernel_inputs_match_reference, test_layer_matches_reference (P and D)
