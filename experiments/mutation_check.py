@@ -56,7 +56,8 @@ MUTATIONS = [
      REF + "test_plstm2d_matches_reference[P-3-4]"),
     ("PLSTMBlock.reset_parameters walking self.modules() (the old init bug)", BLOCK,
      "for module in (*self.convs, *self.mlps, *self.norms):",
-     "for module in [m for m in self.modules() if m is not self and hasattr(m, 'reset_parameters')]:",
+     "for module in [m for m in self.modules()\n"
+     "                       if m is not self and hasattr(m, 'reset_parameters')]:",
      "tests/nn/test_init.py::test_fresh_module_has_the_documented_init[net-plain]"),
 ]
 

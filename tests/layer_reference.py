@@ -161,8 +161,11 @@ def plstm2d_reference(layer: PLSTM2D, x: Tensor) -> Tensor:
                     if 0 <= j + step_y < Y:
                         edges.append((node_index(i, j), node_index(i, j + step_y)))
                         kinds.append("y")
-            source = [gates[t]["S_r" if kind == "x" else "S_d"] for (t, _), kind in zip(edges, kinds)]
-            mark = [gates[h]["M_l" if kind == "x" else "M_u"] for (_, h), kind in zip(edges, kinds)]
+            # An x edge takes S_r of its tail and M_l of its head, a y edge S_d and M_u.
+            source = [gates[t]["S_r" if kind == "x" else "S_d"]
+                      for (t, _), kind in zip(edges, kinds)]
+            mark = [gates[h]["M_l" if kind == "x" else "M_u"]
+                    for (_, h), kind in zip(edges, kinds)]
             lines, transition = [], []
             for a, (_, n) in enumerate(edges):  # e' = a enters n; e = c leaves n
                 for c, (t, _) in enumerate(edges):

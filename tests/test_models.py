@@ -46,7 +46,7 @@ def test_plstm_net_without_edge_features_and_cached_structures(monkeypatch):
         on_the_fly = model(Batch.from_data_list(g))
         cached = model(next(iter(DataLoader([AddLineDAG()(d) for d in g], batch_size=2))))
         torch.testing.assert_close(on_the_fly, cached)
-        # Every PLSTMConv replaced by the layer written again from SPEC §4 (tests/layer_reference.py).
+        # Every PLSTMConv replaced by the layer written again from SPEC §4 (layer_reference.py).
         with monkeypatch.context() as m:
             m.setattr(PLSTMConv, "forward", conv_reference)
             reference = model(Batch.from_data_list(g))

@@ -10,8 +10,8 @@ from .conv import LineDAGLike, PLSTMConv
 
 
 class MLP(torch.nn.Sequential):
-    """``Linear(channels → ratio·channels)``, GELU, dropout, ``Linear(→ channels)``; both linear
-    layers keep PyTorch's default init."""
+    """``Linear(channels → ratio·channels)``, GELU, dropout, ``Linear(→ channels)``; both
+    linear layers keep PyTorch's default init."""
 
     def __init__(self, channels: int, ratio: float, dropout: float) -> None:
         hidden = int(round(channels * ratio))
