@@ -282,3 +282,22 @@ def test_random_graph_batch_uses_stored_structures_per_graph():
         torch.testing.assert_close(conv(batch.x, batch.edge_index, batch=batch.batch,
                                         line_dag=batch),
                                    conv(batch.x, batch.edge_index, batch=batch.batch))
+
+
+def test_only_spec_named_attributes_batch_as_structures():
+    # A user attribute that merely ends like a structure field batches as PyG would batch it
+    # (before, any "*_edge_id" was shifted by the edge count like a stored structure's ids).
+    graphs = [AddLineDAG(modes=["P"], directions=["forward"])(
+        Data(edge_index=path_graph(3), num_nodes=3, my_edge_id=torch.tensor([1]))) for _ in "ab"]
+    batch = Batch.from_data_list(graphs)
+    assert batch.my_edge_id.tolist() == [1, 1]
+    assert batch.p_fwd_edge_id.tolist() == [0, 1, 4, 5]  # the structure's ids are shifted
+
+
+def test_only_a_full_structure_can_be_pruned():
+    ei = grid_graph(3, 3)
+    with pytest.raises(ValueError, match="only a full line DAG"):
+        LineDAG.from_graph(ei, 9, mode="D").pruned()
+    full = LineDAG.from_graph(ei, 9)
+    with pytest.raises(ValueError, match="only a full line DAG"):
+        LineDAG.from_edges(full.dag_edge_index, full.line_index, 9).pruned()
