@@ -10,9 +10,9 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 from torch_geometric.utils import cumsum
 
+from ..data.line_dag_data import LineDAGData
 from ..structure import LineDAG
 from ..structure.spec import LineDAGSpec
-from ..data.line_dag_data import LineDAGData
 from ..structure.validate import check_index, check_node_order
 
 DIRECTIONS = {"forward": False, "reverse": True}
