@@ -156,8 +156,10 @@ class LineDAGData(Data):
 
 
 def _identity(tensors: tuple[Optional[Tensor], ...]) -> tuple:
-    """What a cached view depends on: each tensor object and its in-place version counter."""
-    return tuple((id(t), t._version) if t is not None else None for t in tensors)
+    """What a cached view depends on: each tensor object and its in-place version counter
+    (inference tensors have none; they can only be edited inside ``torch.inference_mode``)."""
+    return tuple(None if t is None else (id(t), None if t.is_inference() else t._version)
+                 for t in tensors)
 
 
 torch.serialization.add_safe_globals([LineDAGData])

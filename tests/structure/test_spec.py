@@ -260,6 +260,14 @@ def test_line_dag_cache_follows_moves_copies_and_replacements():
     assert "derived" not in data.line_dag("P").cache and holds_data_tensors(data, "P")
 
 
+def test_line_dag_cache_with_inference_tensors():
+    # Inference tensors have no version counter; structures built under inference_mode work.
+    with torch.inference_mode():
+        data = AddLineDAG()(Data(x=torch.randn(9, 4), edge_index=grid_graph(3, 3)))
+        out = PLSTMConv(4, 4, mode="D")(data.x, data.edge_index, line_dag=data)
+    assert out.shape == (9, 4) and data.line_dag("D") is data.line_dag("D")
+
+
 def test_line_dag_data_saves_without_its_cache(tmp_path):
     from plstm_geometric.data import register_safe_globals
 
