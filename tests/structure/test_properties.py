@@ -186,3 +186,21 @@ def test_kernel_forms_equal_the_reference(data: Batch):
         for form in ("dense", "state"):
             torch.testing.assert_close(plstm_dag(*inputs, ld, form=form), want, atol=1e-12,
                                        rtol=0)
+
+
+@SETTINGS
+@given(batches(max_graphs=4), st.sampled_from([1, 8, 10**6]))
+def test_forward_batch_equals_graph_by_graph(data: Batch, max_edges: int):
+    from torch_geometric.data import Data
+
+    from plstm_geometric import AddLineDAG
+
+    graphs = [Data(edge_index=ei, num_nodes=n, **({} if o is None else {"node_order": o}))
+              for ei, n, o in data.graphs]
+    transform = AddLineDAG(specs=SPECS + [LineDAGSpec("D", prune=None)])
+    for one, chunked in zip([transform(g) for g in graphs],
+                            transform.forward_batch(graphs, max_edges=max_edges)):
+        assert one.keys() == chunked.keys()
+        for key in one.keys():
+            if torch.is_tensor(one[key]):
+                assert one[key].dtype == chunked[key].dtype and torch.equal(one[key], chunked[key])
