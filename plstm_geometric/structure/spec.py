@@ -9,6 +9,7 @@ options can never silently feed a layer configured with another.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -52,12 +53,16 @@ class LineDAGSpec:
         if self.prune not in PRUNE_RULES:
             raise ValueError(f"prune must be one of {PRUNE_RULES} or 'default', got {self.prune!r}")
         for name in ("reverse", "directed", "drop_self_loops"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if value not in (False, True):  # also 0 / 1 and NumPy bools, stored as bool
+                raise ValueError(f"{name} must be a bool, got {value!r}")
+            object.__setattr__(self, name, bool(value))
         if self.grid_shape is not None:
-            shape = tuple(self.grid_shape)
-            if len(shape) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
-                                          for s in shape):
+            try:
+                shape = tuple(operator.index(s) for s in self.grid_shape)
+            except TypeError:
+                shape = ()
+            if len(shape) != 2 or min(shape) <= 0:
                 raise ValueError(f"grid_shape must be two positive ints (MX, MY), got "
                                  f"{self.grid_shape!r}")
             object.__setattr__(self, "grid_shape", shape)

@@ -30,6 +30,14 @@ def test_spec_normalises_and_validates():
     assert Spec("D", prune=None).prune is None
     assert Spec("D", prune="chirality", grid_shape=[4, 5]).grid_shape == (4, 5)
     assert Spec("D", True) == Spec(mode="D", reverse=True, prune="greedy")
+    # Flags and shapes are stored canonically, so equal options give equal specs and reprs.
+    assert Spec("P", 1) == Spec("P", True) and repr(Spec("P", 1)) == repr(Spec("P", True))
+    assert Spec("D", prune="chirality", grid_shape=(torch.tensor(4), 5)).grid_shape == (4, 5)
+    for bad in [(4,), (0, 5), (4.5, 5), "45"]:
+        with pytest.raises(ValueError, match="grid_shape must be two positive ints"):
+            Spec("D", prune="chirality", grid_shape=bad)
+    with pytest.raises(ValueError, match="reverse must be a bool"):
+        Spec("P", "yes")
     assert Spec("P").unpruned == Spec("D", prune="chirality", grid_shape=(2, 2)).unpruned
     assert Spec("P", reverse=True).unpruned != Spec("P").unpruned
     with pytest.raises(ValueError, match="mode"):
