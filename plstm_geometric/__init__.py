@@ -3,11 +3,13 @@ from .datasets import ArrowPointing
 from .models import GINNet, PLSTMNet, PLSTMVision, ViT
 from .nn import PLSTM2D, PLSTMBlock, PLSTMConv
 from .ops import plstm_1d, plstm_2d, plstm_dag, plstm_dag_reference
-from .structure import LineDAG, LineDAGData
+from .data.line_dag_data import LineDAGData
+from .structure import LineDAG, LineDAGSpec
 from .transforms import AddLineDAG, CanonicalSmilesOrder
 
 __version__ = "0.1.0"
 
 __all__ = ["AddLineDAG", "ArrowPointing", "CanonicalSmilesOrder", "GINNet", "LineDAG",
-           "LineDAGData", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet", "PLSTMVision", "ViT",
-           "__version__", "plstm_1d", "plstm_2d", "plstm_dag", "plstm_dag_reference"]
+           "LineDAGData", "LineDAGSpec", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet",
+           "PLSTMVision", "ViT", "__version__", "plstm_1d", "plstm_2d", "plstm_dag",
+           "plstm_dag_reference"]

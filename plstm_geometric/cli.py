@@ -255,8 +255,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    {"train": cmd_train, "evaluate": cmd_evaluate, "prepare": cmd_prepare,
-     "bench": cmd_bench}[args.command](args)
+    try:
+        {"train": cmd_train, "evaluate": cmd_evaluate, "prepare": cmd_prepare,
+         "bench": cmd_bench}[args.command](args)
+    except FloatingPointError as err:  # a diverged run: the library raises, the CLI reports
+        raise SystemExit(f"error: {err}") from None
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import global_mean_pool
 
 from ..nn import PLSTMBlock
-from ..structure import LineDAGData
+from ..data.line_dag_data import LineDAGData
 from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder, batch_vector
 
 

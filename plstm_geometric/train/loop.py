@@ -180,20 +180,33 @@ def _autocast(device: torch.device):
 
 
 def train_epoch(model, loader, optimizer, scheduler, objective: Objective, device, clip: float,
-                info: DistInfo, bar=None) -> float:
+                info: DistInfo, bar=None, epoch: int = 1) -> float:
     """One pass over ``loader``; returns the mean loss per label over all processes.
 
     Each process weights its summed loss by ``world_size / global label count`` so that DDP's
     gradient average equals the gradient of the global batch mean, also when processes hold
-    different numbers of labels."""
+    different numbers of labels.
+
+    Raises:
+        FloatingPointError: when the loss of a step is NaN or infinite on any process, before
+            that step updates the weights (naming ``epoch`` and the step).
+    """
     model.train()
     total = torch.zeros(2, dtype=torch.float64)
-    for batch in loader:
+    for step, batch in enumerate(loader, 1):
         batch = batch.to(device)
         with _autocast(device):
             out = model(batch)
         loss_sum, count = objective.loss_sum(out.float(), batch.y)
-        global_count = all_reduce_sum(torch.tensor([float(count)]), info).item()
+        # The flag travels with the label count, so every process stops at the same step.
+        finite = bool(torch.isfinite(loss_sum.detach()))
+        global_count, non_finite = all_reduce_sum(
+            torch.tensor([float(count), float(not finite)]), info).tolist()
+        if non_finite:
+            raise FloatingPointError(
+                f"non-finite training loss at epoch {epoch}, step {step} (of {len(loader)})"
+                + ("" if finite else f": {loss_sum.item()}") + "; lower the learning rate, "
+                "or check the inputs and labels of that batch for NaN / inf")
         loss = loss_sum * info.world_size / max(global_count, 1.0)
         optimizer_step(model, loss, optimizer, scheduler, clip)
         loss_value = loss_sum.item()
@@ -273,7 +286,7 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
         with tqdm(total=len(sampler), desc=f"epoch {epoch}", unit="batch", leave=False,
                   disable=not show) as bar:
             loss = train_epoch(ddp_model, loader, optimizer, scheduler, objective, device,
-                               cfg.clip, info, bar)
+                               cfg.clip, info, bar, epoch)
         seconds = time.perf_counter() - tic
         row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": loss,
                "epoch_seconds": seconds}

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ...structure import LineDAG
-from ...structure.prune import local_ids
+from ...structure._index import local_ids
 
 
 def bucket_key(size: int) -> int:
