@@ -16,7 +16,7 @@ import sys
 import time
 from typing import List, Optional
 
-from .data.datasets import DATASETS, DEFAULT_DATASET
+from .train.tasks import DATASETS, DEFAULT_DATASET
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -170,7 +170,7 @@ def cmd_train_arrow(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .data import load_task
+    from .train import load_task
     from .train import build_model, evaluate, structure_transform
     from .train.io import load_torch
     from .train.loop import Objective, resolve_device
@@ -193,7 +193,8 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_prepare(args) -> None:
-    from .data import build_ogbg_molhiv, check_name, stage_raw
+    from .datasets import build_ogbg_molhiv, stage_raw
+    from .train import check_name
 
     name = check_name(args.dataset)
     if name == "ogbg-molhiv":
@@ -211,7 +212,7 @@ def cmd_bench(args) -> None:
     import torch
     from torch_geometric.loader import DataLoader
 
-    from .data import load_task
+    from .train import load_task
     from .train import build_model, model_kwargs, structure_transform
     from .train.factory import check_model, resolve_orientation
     from .train.loop import Objective, resolve_device
@@ -249,14 +250,23 @@ def cmd_bench(args) -> None:
               f"per epoch of {len(train)} graphs on {device}")
 
 
+# What the library raises for bad input (unknown names, malformed files, missing files or
+# extras): the CLI prints the message and exits with status 1 instead of a traceback.
+USER_ERRORS = (ValueError, OSError, ImportError)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", 0) > 0:
         import torch
 
         torch.set_num_threads(args.threads)
-    {"train": cmd_train, "evaluate": cmd_evaluate, "prepare": cmd_prepare,
-     "bench": cmd_bench}[args.command](args)
+    command = {"train": cmd_train, "evaluate": cmd_evaluate, "prepare": cmd_prepare,
+               "bench": cmd_bench}[args.command]
+    try:
+        command(args)
+    except USER_ERRORS as err:
+        raise SystemExit(f"plstm-geometric {args.command}: error: {err}") from err
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.loader import DataLoader
 
-from ..data.datasets import DEFAULT_DATASET, GraphTask, check_name, load_task
+from .tasks import DEFAULT_DATASET, GraphTask, check_name, load_task
 from . import io
 from .distributed import DistInfo, GlobalBatchSampler, all_reduce_sum, gather_objects, init_distributed
 from .factory import (build_model, check_model, model_kwargs, resolve_orientation,
@@ -71,9 +71,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name not in ("cpu", "cuda"):
-        raise SystemExit(f"unknown device {name!r}; valid: auto, cpu, cuda")
+        raise ValueError(f"unknown device {name!r}; valid: auto, cpu, cuda")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda, but torch sees no CUDA GPU")
+        raise ValueError("--device cuda, but torch sees no CUDA GPU")
     return torch.device(name)
 
 
@@ -338,11 +338,11 @@ def run(cfg: TrainConfig) -> dict:
         if osp.exists(config_path):
             old = io.load_json(config_path)
             if not cfg.resume:
-                raise SystemExit(f"{out} already holds a run; pass --resume to continue it or "
-                                 f"choose another --out")
+                raise FileExistsError(f"{out} already holds a run; pass --resume to continue it "
+                                      f"or choose another --out")
             diff = [k for k in _IDENTITY if old.get(k) != getattr(cfg, k)]
             if diff:
-                raise SystemExit(f"--resume: {out} was made with other settings: " + ", ".join(
+                raise ValueError(f"--resume: {out} was made with other settings: " + ", ".join(
                     f"{k}={old.get(k)!r} (now {getattr(cfg, k)!r})" for k in diff))
     # Rank 0 builds the dataset caches first; the others then read them.
     if not info.is_main:
