@@ -18,9 +18,11 @@ def check_model(name: str) -> str:
     return name
 
 
-def resolve_orientation(orientation: Optional[str], dataset: str) -> str:
-    """``"smiles"`` (canonical-SMILES atom order) for molecules, ``"index"`` otherwise (TU)."""
-    has_smiles = dataset not in TU
+def resolve_orientation(orientation: Optional[str], dataset: str,
+                        has_smiles: Optional[bool] = None) -> str:
+    """``"smiles"`` (canonical-SMILES atom order) for molecules, ``"index"`` otherwise (TU).
+    ``has_smiles`` overrides the lookup by ``dataset`` name (a user's CSV file)."""
+    has_smiles = dataset not in TU if has_smiles is None else has_smiles
     if orientation is None:
         return "smiles" if has_smiles else "index"
     if orientation not in ("smiles", "index"):

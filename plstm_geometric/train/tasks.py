@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 import os.path as osp
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from torch import Tensor
 from torch_geometric.data import Dataset
 
 from ..datasets.chembl import ChEMBLActivity
 from ..datasets.files import open_dataset
+from ..datasets.molecule_csv import MoleculeCSV, read_csv_frame
 from ..datasets.moleculenet import MOLECULENET, OGBMoleculeNet, missing_moleculenet_message
 from ..datasets.ogb import OGB_DATASETS, load_ogb
 from ..datasets.tu import TU, missing_tu_message
-from ..utils.split import random_split, scaffold_split, tu_folds
+from ..utils.split import named_split, random_split, scaffold_split, tu_folds
 from .cache import maybe_pretransform
 
 DEFAULT_DATASET = "chembl2321810"
@@ -44,6 +45,11 @@ class GraphTask:
         metric: The metric that selects the best epoch.
         ogb_features: Whether ``x`` / ``edge_attr`` are OGB's integer atom / bond features.
         ogb_name: The OGB dataset name, when its official ``Evaluator`` scores it.
+        target_names: Names of the targets (CSV columns); with more than one, every metric is
+            also reported per target as ``<metric>_<name>``.
+        rows: The file row (0-based) of every graph, for datasets read from a user's file.
+        skipped: What was skipped while reading a user's file (rows with invalid SMILES), to
+            report on every run; empty if nothing.
     """
 
     name: str
@@ -54,10 +60,14 @@ class GraphTask:
     metric: str
     ogb_features: bool
     ogb_name: Optional[str] = None
+    target_names: Optional[List[str]] = None
+    rows: Optional[Tensor] = None
+    skipped: str = ""
 
     @property
     def metrics(self) -> tuple:
-        return METRICS[self.task]
+        per_target = self.target_names if self.target_names and len(self.target_names) > 1 else []
+        return METRICS[self.task] + tuple(f"{m}_{t}" for m in METRICS[self.task] for t in per_target)
 
     @property
     def higher_is_better(self) -> bool:
@@ -151,4 +161,89 @@ def _load_tu(name, root, pre_transform, download, log):
     return GraphTask(name, dataset, tu_folds(base._data.y), "multiclass", base.num_classes,
                      "accuracy", False)
 
+
+# A user's CSV file ---------------------------------------------------------------------------
+
+SPLITS = ("scaffold", "random")
+
+
+def load_csv_task(
+    path: str,
+    smiles_column: str = "smiles",
+    target_columns: Optional[Sequence[str]] = None,
+    task_type: str = "regression",
+    split: str = "scaffold",
+    split_sizes: Sequence[float] = (0.8, 0.1, 0.1),
+    split_column: Optional[str] = None,
+    root: str = "data",
+    pre_transform: Optional[Callable] = None,
+    log: bool = True,
+) -> GraphTask:
+    """Molecules of a CSV file (see :class:`~plstm_geometric.datasets.MoleculeCSV`) as a task.
+
+    Args:
+        path (str): The CSV file.
+        smiles_column (str, optional): Column of SMILES. (default: :obj:`"smiles"`)
+        target_columns (list of str, optional): Target columns; :obj:`None` takes every column
+            except the SMILES and split columns. (default: :obj:`None`)
+        task_type (str, optional): ``"regression"`` (metric RMSE) or ``"classification"``
+            (binary 0 / 1 labels, metrics ROC-AUC and PR-AUC). (default: :obj:`"regression"`)
+        split (str, optional): ``"scaffold"`` (OGB's deterministic procedure) or ``"random"``
+            (seed 0, the same for every training seed). (default: :obj:`"scaffold"`)
+        split_sizes (sequence of float, optional): Train / valid / test fractions.
+            (default: :obj:`(0.8, 0.1, 0.1)`)
+        split_column (str, optional): Column naming each row's split (``train``, ``val``,
+            ``test``); overrides ``split``. (default: :obj:`None`)
+        root (str, optional): Cache root; the file's graphs go to ``<root>/csv/``.
+            (default: :obj:`"data"`)
+        pre_transform (callable, optional): Structure transform, cached next to the graphs.
+            (default: :obj:`None`)
+        log (bool, optional): Show progress (skipped rows are in ``skipped``). (default: :obj:`True`)
+
+    Raises:
+        ValueError: for a malformed file (see :mod:`plstm_geometric.datasets.molecule_csv`), bad
+            split options, or a target without labels in one of the splits.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    sizes = [float(f) for f in split_sizes]
+    if len(sizes) != 3 or min(sizes) < 0 or abs(sum(sizes) - 1.0) > 1e-6:
+        raise ValueError(f"--split-sizes must be three non-negative fractions summing to 1, got "
+                         f"{split_sizes}")
+    header = read_csv_frame(path, nrows=0).columns
+    if target_columns is None:
+        target_columns = [c for c in header if c not in (smiles_column, split_column)]
+    base = MoleculeCSV(osp.join(root, "csv"), path, smiles_column, target_columns, task_type,
+                       log=log)
+    rows = base._data.row
+    if split_column is not None:
+        labels = read_csv_frame(path, [split_column], usecols=[split_column])[split_column]
+        folds = named_split(labels.iloc[rows.numpy()].tolist(), (rows + 1).tolist())
+    elif split == "scaffold":
+        folds = scaffold_split(list(base._data.smiles), sizes[0], sizes[1])
+    else:
+        folds = random_split(len(base), 0, sizes[0], sizes[1])
+    y = base._data.y
+    for key, index in folds.items():
+        for t, name in enumerate(target_columns):
+            if not (~y[index, t].isnan()).any():
+                raise ValueError(f"{path}: target {name!r} has no labels in the {key} split "
+                                 f"({len(index)} molecules); change --split / --split-sizes or "
+                                 f"label more rows")
+    dataset = maybe_pretransform(base, base.folder, pre_transform, log=log)
+    task = "regression" if task_type == "regression" else "binary"
+    return GraphTask(osp.splitext(osp.basename(path))[0], dataset, [folds], task,
+                     len(target_columns), "rmse" if task == "regression" else "rocauc", True,
+                     target_names=list(target_columns), rows=rows, skipped=base.invalid_message)
+
+
+def load_config_task(cfg: dict, root: str, pre_transform: Optional[Callable] = None,
+                     download: bool = True, log: bool = True) -> GraphTask:
+    """The task a training configuration (``TrainConfig`` as a dict) names: its CSV file when
+    it has a ``data_path``, else the named dataset."""
+    if cfg.get("data_path"):
+        return load_csv_task(cfg["data_path"], cfg["smiles_column"], cfg["target_columns"],
+                             cfg["task_type"], cfg["split"], cfg["split_sizes"],
+                             cfg["split_column"], root, pre_transform, log)
+    return load_task(cfg["dataset"], root, pre_transform, download=download, log=log)
 

@@ -80,3 +80,20 @@ def tu_folds(y: Tensor, num_folds: int = 10, seed: int = 42) -> List[Dict[str, T
         folds.append({k: torch.from_numpy(np.sort(v)) for k, v in
                       (("train", train), ("valid", valid), ("test", test))})
     return folds
+
+
+# Accepted cells of a split column (case-insensitive), as chemprop and deepchem spell them.
+SPLIT_NAMES = {"train": "train", "val": "valid", "valid": "valid", "validation": "valid",
+               "test": "test"}
+
+
+def named_split(labels: Sequence[str], rows: Sequence[int]) -> Dict[str, Tensor]:
+    """The split a column names per molecule: ``labels[i]`` is ``train``, ``val`` / ``valid`` /
+    ``validation`` or ``test`` for the molecule of file row ``rows[i]`` (used in errors)."""
+    parts: Dict[str, List[int]] = {"train": [], "valid": [], "test": []}
+    for i, (label, row) in enumerate(zip(labels, rows)):
+        key = SPLIT_NAMES.get(label.strip().lower())
+        if key is None:
+            raise ValueError(f"row {row}: split {label!r}; expected train, val or test")
+        parts[key].append(i)
+    return {k: torch.tensor(v, dtype=torch.long) for k, v in parts.items()}
