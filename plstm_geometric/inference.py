@@ -23,6 +23,7 @@ from torch_geometric.loader import DataLoader
 from .train import io
 from .train.cache import apply_pre_transform
 from .train.factory import build_model, structure_transform
+from .train.loop import Objective, _autocast, resolve_device
 
 # Rows read, featurised and predicted at a time by predict_csv / embed_csv: bounds memory on
 # files of any length (10^4 molecules as graphs with line DAGs are a few hundred MB at most).
@@ -80,8 +81,6 @@ class MoleculeModel:
 
     def __init__(self, checkpoints: Sequence[dict], paths: Sequence[str],
                  device: torch.device = torch.device("cpu")):
-        from .train.loop import Objective
-
         first = checkpoints[0]
         for path, ckpt in zip(paths[1:], checkpoints[1:]):
             differ = [k for k in _SHARED if ckpt[k] != first[k]]
@@ -146,7 +145,8 @@ class MoleculeModel:
             for batch in DataLoader(graphs, batch_size=batch_size):
                 batch = batch.to(self.device)
                 for k, (model, objective) in enumerate(zip(members, self.objectives)):
-                    logits = model(batch).float()
+                    with _autocast(self.device):  # as in training's evaluation: same numbers
+                        logits = model(batch).float()
                     if embed:
                         out[k].append(captured.pop().float().cpu())
                     elif self.task == "classification":
@@ -212,8 +212,6 @@ def load_checkpoint(path: str, device: str = "cpu") -> MoleculeModel:
         model.predict(["CCO", "c1ccccc1O"])      # [2, targets], NaN rows for invalid SMILES
         model.embed(["CCO"])                     # [1, hidden]
     """
-    from .train.loop import resolve_device
-
     paths = checkpoint_paths(path)
     return MoleculeModel([_read_checkpoint(p) for p in paths], paths, resolve_device(device))
 

@@ -156,7 +156,7 @@ def test_multitask_classification_round_trip(tmp_path):
 
 
 @needs_shared_datasets
-def test_multitask_regression_with_blanks_round_trip(tmp_path):
+def test_multitask_regression_with_blanks_round_trip(tmp_path, capsys):
     # FreeSolv's own columns: smiles / expt, plus the calculated value as a second target.
     frame = pd.read_csv(MOLECULENET / "SAMPL.csv").iloc[:90][["smiles", "expt", "calc"]]
     frame["expt"] = frame["expt"].astype(object)
@@ -183,6 +183,9 @@ def test_multitask_regression_with_blanks_round_trip(tmp_path):
     assert ckpt["objective"]["mean"][0].item() == pytest.approx(expt.mean(), rel=1e-5)
     assert ckpt["objective"]["std"][0].item() == pytest.approx(expt.std(), rel=1e-5)
     assert ckpt["target_names"] == ["expt", "calc"] and ckpt["format"] == 1
+    # evaluate rebuilds the CSV task (file, columns, split) from the checkpoint alone.
+    main(["evaluate", "--checkpoint", str(out / "seed0" / "best.pt"), "--root", str(tmp_path / "data")])
+    assert f"rmse {run['test_rmse']:.4f}" in capsys.readouterr().out.strip().splitlines()[-1]
 
 
 @needs_shared_datasets
