@@ -237,37 +237,36 @@ def write(path, text):
     return str(path)
 
 
-def test_bad_training_files(tmp_path):
-    root = str(tmp_path / "data")
-
-    def load(text, **kwargs):
-        return load_csv_task(write(tmp_path / "x.csv", text), root=root, log=False, **kwargs)
-
-    with pytest.raises(ValueError, match=r"x.csv has no column 'smiles'; its columns are: 'mol', 'y'"):
-        load("mol,y\nCCO,1\n", target_columns=["y"])
-    with pytest.raises(ValueError, match=r"has no column 'pIC50'; its columns are: 'smiles', 'y'"):
-        load("smiles,y\nCCO,1\n", target_columns=["pIC50"])
-    with pytest.raises(ValueError, match=r"x.csv, row 2, column 'y': 'abc' is not a number"):
-        load("smiles,y\nCCO,1\nCCN,abc\n", target_columns=["y"])
-    with pytest.raises(ValueError, match=r"row 1, column 'y': '2' is not a 0 / 1 label"):
-        load("smiles,y\nCCO,2\n", target_columns=["y"], task_type="classification")
-    with pytest.raises(ValueError, match=r"x.csv is empty"):
-        load("", target_columns=["y"])
-    with pytest.raises(ValueError, match=r"x.csv has a header but no rows"):
-        load("smiles,y\n", target_columns=["y"])
-    with pytest.raises(ValueError, match=r"none of the 2 SMILES in column 'smiles' can be parsed"):
-        load("smiles,y\nC1CC(,1\nxx,2\n", target_columns=["y"])
-    rows = "".join(f"{s},{y},{split}\n" for s, y, split in [
-        ("CCO", 1, "train"), ("CCN", 2, "train"), ("CCC", 3, "val"), ("CCCl", "", "test")])
-    with pytest.raises(ValueError, match=r"target 'y' has no labels in the test split \(1 molecules\)"):
-        load("smiles,y,s\n" + rows, target_columns=["y"], split_column="s")
-    with pytest.raises(ValueError, match=r"row 2: split 'dev'; expected train, val or test"):
-        load("smiles,y,s\nCCO,1,train\nCCN,2,dev\n", target_columns=["y"], split_column="s")
-    with pytest.raises(ValueError, match=r"--split-sizes must be three non-negative fractions"):
-        load("smiles,y\nCCO,1\n", target_columns=["y"], split_sizes=(0.8, 0.1, 0.2))
+SPLIT_ROWS = "".join(f"{s},{y},{split}\n" for s, y, split in [
+    ("CCO", 1, "train"), ("CCN", 2, "train"), ("CCC", 3, "val"), ("CCCl", "", "test")])
+BAD_TRAINING_FILES = [  # (file, load_csv_task options, message)
+    ("mol,y\nCCO,1\n", {}, r"x.csv has no column 'smiles'; its columns are: 'mol', 'y'"),
+    ("smiles,y\nCCO,1\n", {"target_columns": ["pIC50"]},
+     r"has no column 'pIC50'; its columns are: 'smiles', 'y'"),
+    ("smiles,y\nCCO,1\nCCN,abc\n", {}, r"x.csv, row 2, column 'y': 'abc' is not a number"),
+    ("smiles,y\nCCO,2\n", {"task_type": "classification"},
+     r"row 1, column 'y': '2' is not a 0 / 1 label"),
+    ("", {}, r"x.csv is empty"),
+    ("smiles,y\n", {}, r"x.csv has a header but no rows"),
+    ("smiles,y\nC1CC(,1\nxx,2\n", {}, r"none of the 2 SMILES in column 'smiles' can be parsed"),
+    ("smiles,y,s\n" + SPLIT_ROWS, {"split_column": "s"},
+     r"target 'y' has no labels in the test split \(1 molecules\)"),
+    ("smiles,y,s\nCCO,1,train\nCCN,2,dev\n", {"split_column": "s"},
+     r"row 2: split 'dev'; expected train, val or test"),
+    ("smiles,y\nCCO,1\n", {"split_sizes": (0.8, 0.1, 0.2)},
+     r"--split-sizes must be three non-negative fractions"),
     # Default targets: every column but the SMILES; a text column is named in the error.
-    with pytest.raises(ValueError, match=r"row 1, column 'name': 'ethanol' is not a number"):
-        load("smiles,name,y\nCCO,ethanol,1\n")
+    ("smiles,name,y\nCCO,ethanol,1\n", {"target_columns": None},
+     r"row 1, column 'name': 'ethanol' is not a number"),
+]
+
+
+@pytest.mark.parametrize("text, options, message", BAD_TRAINING_FILES)
+def test_bad_training_files(tmp_path, text, options, message):
+    options = {"target_columns": ["y"], **options}
+    with pytest.raises(ValueError, match=message):
+        load_csv_task(write(tmp_path / "x.csv", text), root=str(tmp_path / "data"), log=False,
+                      **options)
 
 
 def test_cli_option_errors(tmp_path):
