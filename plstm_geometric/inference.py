@@ -39,8 +39,8 @@ def _read_checkpoint(path: str) -> dict:
     ckpt = io.load_torch(path)
     fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
     if fmt is None:
-        raise ValueError(f"{path} is not a self-contained checkpoint (no format version): it was "
-                         f"written by plstm_geometric 0.1.0 or earlier, or is a last.pt; retrain "
+        raise ValueError(f"{path} is not a self-contained checkpoint (no format version): a "
+                         f"last.pt, or a best.pt written before checkpoints carried one; retrain "
                          f"with plstm_geometric {__version__} and load its best.pt")
     if fmt != io.CHECKPOINT_FORMAT:
         newer = fmt > io.CHECKPOINT_FORMAT

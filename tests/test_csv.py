@@ -230,6 +230,16 @@ def test_predict_streams_in_chunks(tmp_path, monkeypatch):
     assert len(pd.read_csv(chunked)) == len(frame)
 
 
+def test_named_dataset_checkpoint_predicts_from_smiles(tmp_path):
+    out = tmp_path / "run"
+    main(["train", "--model", "gin", "--limit", "48", "--root", str(tmp_path / "data"),
+          "--out", str(out)] + SMALL)
+    model = plstm_geometric.load_checkpoint(str(out / "seed0" / "best.pt"))
+    assert model.target_names == ["chembl2321810_0"] and model.smiles_column == "smiles"
+    pred = model.predict(["CCO", "C1CC("])
+    assert pred.shape == (2, 1) and np.isfinite(pred[0]).all() and np.isnan(pred[1]).all()
+
+
 # Bad input -----------------------------------------------------------------------------------
 
 def write(path, text):

@@ -1,6 +1,6 @@
 """Data classes.
 
-The loaders that lived here moved in 0.2 (dataset classes to :mod:`plstm_geometric.datasets`,
+The loaders that lived here moved after 0.1.0 (dataset classes to :mod:`plstm_geometric.datasets`,
 SMILES featurisation and splits to :mod:`plstm_geometric.utils`, the task registry and the
 structure cache to :mod:`plstm_geometric.train`). Their old names still resolve here, with a
 :class:`DeprecationWarning`, for one release.

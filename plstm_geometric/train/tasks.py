@@ -36,7 +36,7 @@ class GraphTask:
     """A dataset ready for training.
 
     Attributes:
-        name: Dataset name as given to :func:`load_task`.
+        name: Dataset name as given to :func:`load_task` (a CSV file: its stem).
         dataset: The graphs (with cached structures when a ``pre_transform`` was given).
         folds: One ``{"train", "valid", "test"}`` index dict per evaluation fold.
         task: ``"regression"``, ``"binary"`` (multi-task, NaN = missing label) or
