@@ -119,9 +119,11 @@ class PLSTMConv(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Reference initialisation (SPEC §4): projections ~ N(0, 1/(2.5·fan_in)), S/M/D gates
-        with zero weights and bias −5, transitions with zero weights and bias
-        :data:`TRANSITION_BIAS` [mode]."""
+        """Reference initialisation (SPEC §4): ``qkv`` (no bias) and ``out`` weights
+        ~ N(0, 1/(2.5·fan_in)), ``out`` bias 0; all gate weights (node and edge parts) 0, the
+        source, mark and direct biases :data:`GATE_BIAS`, the transition bias
+        :data:`TRANSITION_BIAS` [mode]; RMSNorm scale 1. So at init every S, M, D gate is
+        σ(GATE_BIAS) and every τ is TRANSITION_BIAS[mode], whatever the input."""
         for lin in (self.qkv, self.out):
             torch.nn.init.normal_(lin.weight, std=1.0 / math.sqrt(2.5 * lin.in_features))
         torch.nn.init.zeros_(self.out.bias)
