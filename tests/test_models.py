@@ -10,7 +10,7 @@ from rdkit import Chem  # noqa: E402
 
 from layer_reference import conv_reference, randomize_all  # noqa: E402
 from plstm_geometric import PLSTMConv  # noqa: E402
-from plstm_geometric.data import smiles_to_data  # noqa: E402
+from plstm_geometric.utils import smiles_to_data  # noqa: E402
 from plstm_geometric.models import GINNet, PLSTMNet  # noqa: E402
 from plstm_geometric.transforms import AddLineDAG  # noqa: E402
 from plstm_geometric.transforms.node_order import CanonicalSmilesOrder, canonical_smiles_order  # noqa: E402
@@ -59,7 +59,7 @@ def test_plstm_net_without_edge_features_and_cached_structures(monkeypatch):
 
 
 def test_cached_and_on_the_fly_pipelines_give_the_same_predictions():
-    from plstm_geometric.data.cache import apply_pre_transform
+    from plstm_geometric.train.cache import apply_pre_transform
     from plstm_geometric.train.factory import structure_transform
 
     graphs = [smiles_to_data(s) for s in MOLS]

@@ -10,7 +10,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from plstm_geometric import AddLineDAG, LineDAG, LineDAGData, PLSTMBlock, PLSTMConv
-from plstm_geometric.data import transform_key
+from plstm_geometric.train.cache import transform_key
 
 
 def spec_type():
@@ -277,7 +277,7 @@ def test_line_dag_cache_with_inference_tensors():
 
 
 def test_line_dag_data_saves_without_its_cache(tmp_path):
-    from plstm_geometric.data import register_safe_globals
+    from plstm_geometric.datasets.ogb import register_safe_globals
 
     register_safe_globals()  # PyG's storage classes; LineDAG views must not be needed
     data = AddLineDAG()(Data(x=torch.randn(9, 4), edge_index=grid_graph(3, 3)))
