@@ -25,7 +25,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import GINEConv
 
 from plstm_geometric import AddLineDAG, PLSTMConv, plstm_dag, plstm_dag_reference
-from plstm_geometric.data import smiles_to_data
+from plstm_geometric.utils import smiles_to_data
 from plstm_geometric.train.io import save_json
 
 DEFAULT_CSV = Path(os.environ.get("PLSTM_SHARED", Path(__file__).resolve().parents[2] / "shared")

@@ -6,28 +6,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ._index import csr, expand_ranges
 from .validate import where
-
-
-def csr(src: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
-    """Edge ids sorted by source (stable, so ties keep id order) and the row pointer."""
-    order = torch.argsort(src, stable=True)
-    ptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=src.device)
-    ptr[1:] = torch.cumsum(torch.bincount(src, minlength=num_nodes), 0)
-    return order, ptr
-
-
-def exclusive_cumsum(count: Tensor) -> Tensor:
-    """Start offset of each group from the group sizes: ``[0, c0, c0 + c1, ...]`` (same length)."""
-    return torch.cumsum(count, 0) - count
-
-
-def expand_ranges(start: Tensor, count: Tensor) -> Tensor:
-    """Concatenation of ``arange(start[i], start[i] + count[i])`` over i, without a Python loop."""
-    total = int(count.sum())
-    offsets = exclusive_cumsum(count)
-    return torch.repeat_interleave(start - offsets, count, output_size=total) + torch.arange(
-        total, device=start.device)
 
 
 def longest_paths(src: Tensor, dst: Tensor, weight: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:

@@ -18,19 +18,9 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import lexsort
 
-from .levels import exclusive_cumsum
-from .orient import lexsort
-
-
-def local_ids(group: Tensor, key: Tensor, num_groups: int) -> tuple[Tensor, Tensor]:
-    """Rank of every element within its group (ordered by ``key``) and the group sizes."""
-    perm = lexsort(group, key)
-    count = torch.bincount(group, minlength=num_groups)
-    start = exclusive_cumsum(count)
-    local = torch.empty_like(group)
-    local[perm] = torch.arange(group.numel(), device=group.device) - start[group[perm]]
-    return local, count
+from ._index import local_ids
 
 
 def greedy_multitree(line_index: Tensor, edge_level: Tensor, edge_graph: Tensor) -> Tensor:
@@ -66,10 +56,10 @@ def greedy_multitree(line_index: Tensor, edge_level: Tensor, edge_graph: Tensor)
     ancestors = torch.zeros_like(self_bit)
 
     # Slot j of a line edge: its predecessor's position among dst's predecessors in (level, row).
-    order = lexsort(dst, edge_level[src], src)
+    order = lexsort([src, edge_level[src], dst])  # PyG: the last key sorts first
     slot = torch.empty_like(src)
     slot[order] = local_ids(dst[order], torch.arange(src.numel(), device=device), num_edges)[0]
-    step = lexsort(edge_level[dst], slot)
+    step = lexsort([slot, edge_level[dst]])
     bounds = torch.unique_consecutive(edge_level[dst][step] * (int(slot.max()) + 1) + slot[step],
                                       return_counts=True)[1].tolist()
     for chunk in torch.split(step, bounds):

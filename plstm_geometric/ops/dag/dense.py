@@ -31,8 +31,7 @@ import torch
 from torch import Tensor
 
 from ...structure import LineDAG
-from ...structure.levels import expand_ranges
-from ...structure.prune import local_ids
+from ...structure._index import expand_ranges, local_ids
 
 
 def size_classes(size: Tensor) -> Tensor:
