@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import plstm_geometric
+from plstm_geometric.data.line_dag_data import LineDAGData
 from plstm_geometric.datasets.arrow_pointing import ArrowPointing
 from plstm_geometric.models.baselines import GINNet
 from plstm_geometric.models.plstm_net import PLSTMNet
@@ -33,6 +34,7 @@ EXPECTED = {
     "plstm_geometric.models": {"PLSTMVision": PLSTMVision, "ViT": ViT, "PLSTMNet": PLSTMNet,
                                "GINNet": GINNet},
     "plstm_geometric.transforms": {"CanonicalSmilesOrder": CanonicalSmilesOrder},
+    "plstm_geometric.data": {"LineDAGData": LineDAGData},
 }
 
 
@@ -52,6 +54,17 @@ def test_all_is_sorted_and_resolves(module):
     assert mod.__all__ == sorted(mod.__all__)
     for name in mod.__all__:
         assert hasattr(mod, name), name
+
+
+def test_line_dag_data_old_path_warns():
+    # Moved to plstm_geometric.data; the old name stays for one release.
+    import plstm_geometric.structure as structure
+
+    with pytest.warns(DeprecationWarning, match="plstm_geometric.data.LineDAGData"):
+        assert structure.LineDAGData is LineDAGData
+    assert plstm_geometric.LineDAGData is LineDAGData
+    with pytest.raises(AttributeError):
+        structure.NoSuchName
 
 
 def test_star_import():

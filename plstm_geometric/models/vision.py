@@ -45,6 +45,10 @@ class _GridBlock(Module):
         self.norm1, self.mixer = RMSNorm(dim, eps=1e-5), mixer
         self.norm2, self.mlp = RMSNorm(dim, eps=1e-5), MLP(dim, ratio=4, dropout=0.0)
 
+    def reset_parameters(self) -> None:
+        for module in (self.norm1, self.mixer, self.norm2, self.mlp):
+            module.reset_parameters()
+
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.mixer(self.norm1(x))
         return x + self.mlp(self.norm2(x))
@@ -59,6 +63,11 @@ class PLSTMVision(Module):
     4x GELU MLP — a final RMSNorm, corner pooling (the tokens at the four grid
     corners, concatenated: each is the end point of one orientation's DAG) and a
     linear head. Works at any image size that is a multiple of ``patch_size``.
+
+    Initialisation (at construction and by :meth:`reset_parameters`, each submodule once): the
+    :class:`PLSTM2D` layers their documented gate biases and projection scale (see
+    :meth:`PLSTM2D.reset_parameters`), the patch convolution, MLPs and head PyTorch's default,
+    the position embedding a truncated normal of std 0.02, the RMSNorm scales one.
 
     Args:
         num_classes (int): Number of output classes.
@@ -94,9 +103,10 @@ class PLSTMVision(Module):
         self.head = Linear(4 * dim, num_classes)
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        # Each direct submodule once: walking self.modules() would re-reset the Linear layers
+        # inside every PLSTM2D with PyTorch's default init, undoing its gate biases.
+        for module in (self.embed, *self.blocks, self.norm, self.head):
+            module.reset_parameters()
 
     def forward(self, img: Tensor) -> Tensor:
         x = self.embed(img)
@@ -148,9 +158,8 @@ class ViT(Module):
         torch.nn.init.trunc_normal_(self.cls, std=0.02)
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        for module in (self.embed, *self.blocks, self.norm, self.head):
+            module.reset_parameters()
         torch.nn.init.trunc_normal_(self.cls, std=0.02)
 
     def forward(self, img: Tensor) -> Tensor:
