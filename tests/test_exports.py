@@ -12,19 +12,25 @@ from plstm_geometric.datasets.arrow_pointing import ArrowPointing
 from plstm_geometric.models.baselines import GINNet
 from plstm_geometric.models.plstm_net import PLSTMNet
 from plstm_geometric.models.vision import PLSTMVision, ViT
+from plstm_geometric.nn.chain import PLSTM1D
 from plstm_geometric.nn.grid import PLSTM2D
-from plstm_geometric.ops.grid import plstm_1d, plstm_1d_reference, plstm_2d, plstm_2d_reference
+from plstm_geometric.ops.chain import plstm_1d, plstm_1d_reference
+from plstm_geometric.ops.grid import plstm_2d, plstm_2d_orientations, plstm_2d_reference
 from plstm_geometric.transforms.node_order import CanonicalSmilesOrder
 
 EXPECTED = {
-    "plstm_geometric": {"PLSTM2D": PLSTM2D, "PLSTMVision": PLSTMVision, "ViT": ViT,
+    "plstm_geometric": {"PLSTM1D": PLSTM1D, "PLSTM2D": PLSTM2D, "PLSTMVision": PLSTMVision, "ViT": ViT,
                         "plstm_1d": plstm_1d, "plstm_2d": plstm_2d, "ArrowPointing": ArrowPointing,
                         "PLSTMNet": PLSTMNet, "GINNet": GINNet,
                         "CanonicalSmilesOrder": CanonicalSmilesOrder},
     "plstm_geometric.ops": {"plstm_1d": plstm_1d, "plstm_2d": plstm_2d,
                             "plstm_1d_reference": plstm_1d_reference,
-                            "plstm_2d_reference": plstm_2d_reference},
-    "plstm_geometric.nn": {"PLSTM2D": PLSTM2D},
+                            "plstm_2d_reference": plstm_2d_reference,
+                            "plstm_2d_orientations": plstm_2d_orientations},
+    "plstm_geometric.ops.chain": {"plstm_1d": plstm_1d, "plstm_1d_reference": plstm_1d_reference},
+    "plstm_geometric.ops.grid": {"plstm_2d": plstm_2d, "plstm_2d_orientations": plstm_2d_orientations,
+                                 "plstm_2d_reference": plstm_2d_reference},
+    "plstm_geometric.nn": {"PLSTM1D": PLSTM1D, "PLSTM2D": PLSTM2D},
     "plstm_geometric.models": {"PLSTMVision": PLSTMVision, "ViT": ViT, "PLSTMNet": PLSTMNet,
                                "GINNet": GINNet},
     "plstm_geometric.transforms": {"CanonicalSmilesOrder": CanonicalSmilesOrder},

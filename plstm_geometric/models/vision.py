@@ -78,8 +78,10 @@ class PLSTMVision(Module):
         dim (int, optional): Token width. (default: :obj:`64`)
         depth (int, optional): Number of (P, D) block pairs. (default: :obj:`2`)
         heads (int, optional): Heads per pLSTM layer. (default: :obj:`4`)
-        chunk_size (int, optional): Chunk side of the grid kernel; :obj:`None` lets
-            :func:`~plstm_geometric.ops.grid.plstm_2d` choose. (default: :obj:`None`)
+        chunk_size (int, optional): Chunk side of the grid kernel's chunkwise form.
+            (default: :obj:`None`)
+        form (str, optional): Form of the grid kernel, see
+            :func:`~plstm_geometric.ops.grid.plstm_2d`. (default: :obj:`"auto"`)
 
     Shapes:
         - **input:** :math:`(B, C, H, W)`
@@ -88,13 +90,14 @@ class PLSTMVision(Module):
 
     def __init__(self, num_classes: int, image_size: int = 64, patch_size: int = 8,
                  in_channels: int = 3, dim: int = 64, depth: int = 2, heads: int = 4,
-                 chunk_size: int | None = None) -> None:
+                 chunk_size: int | None = None, form: str = "auto") -> None:
         super().__init__()
         self.num_classes, self.image_size, self.patch_size = num_classes, image_size, patch_size
         self.dim, self.depth, self.heads = dim, depth, heads
         self.embed = _PatchEmbedding(in_channels, dim, patch_size, image_size // patch_size)
         self.blocks = ModuleList(
-            _GridBlock(dim, PLSTM2D(dim, heads=heads, mode=mode, chunk_size=chunk_size))
+            _GridBlock(dim, PLSTM2D(dim, heads=heads, mode=mode, chunk_size=chunk_size,
+                                      form=form))
             for _ in range(depth) for mode in ("P", "D"))
         self.norm = RMSNorm(dim, eps=1e-5)
         self.head = Linear(4 * dim, num_classes)

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from ...structure import LineDAG
+from ..utils import call_in_recurrence_dtype
 from .chain import chain_layout, plstm_dag_chain
 from .dense import plstm_dag_dense
 from .reference import plstm_dag_reference
@@ -76,7 +77,7 @@ def plstm_dag(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transit
         line_dag: the structure (:class:`~plstm_geometric.structure.LineDAG`).
         form: ``"dense"`` (per-graph closed form, for small graphs), ``"state"`` (level loop
             over cell states, memory O(E·H·K·V)), ``"chain"`` (line DAGs made of chains, e.g.
-            paths: :func:`~plstm_geometric.ops.grid.plstm_1d`'s chunked scan) or ``"auto"``
+            paths: :func:`~plstm_geometric.ops.chain.plstm_1d`'s chunked scan) or ``"auto"``
             (dense when every graph has at most :data:`DENSE_MAX_EDGES` DAG edges, else chain
             where it applies, else state).
 
@@ -88,12 +89,8 @@ def plstm_dag(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transit
         form = choose_form(line_dag)
     if form not in FORMS:
         raise ValueError(f"form must be 'auto', 'dense', 'state' or 'chain', got {form!r}")
-    out_dtype = query.dtype
-    work = torch.float64 if out_dtype == torch.float64 else torch.float32
-    inputs = [t.to(work) for t in (query, key, value, source, transition, mark, direct)]
-    with torch.autocast(device_type=query.device.type, enabled=False):
-        out = FORMS[form](*inputs, line_dag)
-    return out.to(out_dtype)
+    return call_in_recurrence_dtype(FORMS[form], query, key, value, source, transition, mark,
+                                    direct, line_dag)
 
 
 __all__ = ["plstm_dag", "plstm_dag_reference", "plstm_dag_dense", "plstm_dag_state", "plstm_dag_chain",

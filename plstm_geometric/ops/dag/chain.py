@@ -3,7 +3,7 @@ r"""Chain form: line DAGs that are disjoint chains (paths, D-mode trees of paths
 When every line node has at most one predecessor and one successor, the line DAG is a set of
 chains :math:`e_0 \to e_1 \to \dots \to e_{T-1}`, and the recurrence is the 1D one of SPEC §5.
 Chain :math:`c` becomes :math:`T + 1` positions of one sequence for
-:func:`~plstm_geometric.ops.grid.plstm_1d` (whose cell :math:`C_t` sits between positions
+:func:`~plstm_geometric.ops.chain.plstm_1d` (whose cell :math:`C_t` sits between positions
 :math:`t` and :math:`t + 1`):
 
 - position :math:`t < T` writes :math:`e_t`: key and value of :math:`t(e_t)`, source
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ...structure import LineDAG
-from ..grid import plstm_1d
+from ..chain import plstm_1d
 
 @dataclass
 class ChainLayout:
