@@ -3,11 +3,16 @@
 Forward + backward of the kernel alone (leaf inputs, gates already in each kernel's
 layout), batch of images, float32. All kernels are timed alternately within every
 repeat so that machine load hits them alike; ratios are medians of the same run.
-``plstm_2d[wavefront]`` is ``chunk_size=1`` (node-level wavefront), ``plstm_2d[chunk=c]``
-the chunkwise form, ``plstm_2d[auto]`` ``chunk_size=None``. The 1-minute load average
-is recorded before and after each grid size.
+``plstm_2d[dense]``, ``[wavefront]``, ``[chunk=c]`` (the chunkwise form) and ``[auto]`` are
+the forms of ``plstm_2d``. With ``--orientations 4`` every grid kernel runs the four
+orientations of a vision layer in one ``plstm_2d_orientations`` call (gates per
+orientation) and ``plstm_dag`` runs the four oriented DAGs as one batch: the workload that
+``form="auto"`` is tuned for. The 1-minute load average is recorded before and after each
+grid size.
 
     PYTHONPATH=. python experiments/bench_grid.py --threads 1 --repeats 7
+    PYTHONPATH=. python experiments/bench_grid.py --threads 1 --orientations 4 --batch-size 32 \
+        --sizes 8 12 16 24 --no-dag
 
 Prints a table and writes JSON (default ``experiments/results/bench_grid.json``).
 """
@@ -24,7 +29,7 @@ from typing import Callable
 import torch
 
 from plstm_geometric.ops.dag import plstm_dag
-from plstm_geometric.ops.grid import plstm_2d
+from plstm_geometric.ops.grid import plstm_2d_orientations
 from plstm_geometric.structure import LineDAG, grid_edge_index
 from plstm_geometric.train.io import save_json
 
@@ -42,58 +47,83 @@ def step(fn: Callable[[], torch.Tensor], leaves: list[torch.Tensor]) -> Callable
         for t in leaves:
             t.grad = None
         fn().square().mean().backward()
+        if leaves[0].is_cuda:
+            torch.cuda.synchronize()  # time the kernels, not their launch
     return run
 
 
-def _grid_name(chunk: int) -> str:
-    return "plstm_2d[wavefront]" if chunk == 1 else f"plstm_2d[chunk={chunk}]"
-
-
-def bench_size(size: int, args: argparse.Namespace) -> dict:
-    B, H, K, V = args.batch_size, args.heads, args.head_dim, args.head_dim
-    gen = torch.Generator().manual_seed(size)
-    X = Y = size
-    q, k, v = (torch.randn(B, X, Y, H, d, generator=gen) for d in (K, K, V))
-    q = q * K ** -0.5
-    gates = [torch.rand(B, X, Y, H, generator=gen) * 0.5 for _ in range(9)]
-    grid_leaves = [t.clone().requires_grad_() for t in (q, k, v, *gates)]
-
-    start = time.perf_counter()
-    dag = batched_grid_dag(B, X, Y)
-    structure_s = time.perf_counter() - start
-    N, E, L = dag.num_nodes, dag.num_edges, dag.num_line_edges
-    dag_leaves = [t.reshape(N, H, -1).clone().requires_grad_() for t in (q, k, v)]
-    dag_leaves += [(torch.rand(n, H, generator=gen) * 0.5).requires_grad_() for n in (E, L, E)]
-    dag_leaves.append(gates[-1].reshape(N, H).clone().requires_grad_())
-
-    runs = {_grid_name(c): step(lambda c=c: plstm_2d(*grid_leaves, chunk_size=c), grid_leaves)
-            for c in args.chunks}
-    runs["plstm_2d[auto]"] = step(lambda: plstm_2d(*grid_leaves), grid_leaves)
-    runs["plstm_dag"] = step(lambda: plstm_dag(*dag_leaves, dag), dag_leaves)
-    load_before = os.getloadavg()[0]
-    for fn in runs.values():  # warm-up
+def time_alternately(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Median milliseconds of each run after one warm-up call; every repeat calls all runs in
+    turn, so that machine load hits them alike."""
+    for fn in runs.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, fn in runs.items():
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
-    best = min((_grid_name(c) for c in args.chunks), key=ms.get)
-    return dict(size=size, nodes_per_image=X * Y, dag_edges=E, line_edges=L,
-                structure_build_s=structure_s, load_avg_1min=(load_before, os.getloadavg()[0]),
-                ms=ms, best_grid=best,
-                dag_over_best_grid=ms["plstm_dag"] / ms[best],
-                dag_over_auto_grid=ms["plstm_dag"] / ms["plstm_2d[auto]"],
-                dag_over_grid={n: ms["plstm_dag"] / t for n, t in ms.items() if n != "plstm_dag"})
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+FLIPS = [(False, False), (True, False), (False, True), (True, True)]
+GRID_FORMS = ("dense", "wavefront")
+
+
+def _grid_name(form: str) -> str:
+    return f"plstm_2d[{form}]"
+
+
+def bench_size(size: int, args: argparse.Namespace) -> dict:
+    B, H, K, V, O = args.batch_size, args.heads, args.head_dim, args.head_dim, args.orientations
+    gen = torch.Generator().manual_seed(size)
+    X = Y = size
+    q, k, v = (torch.randn(B, X, Y, H, d, generator=gen) for d in (K, K, V))
+    q = q * K ** -0.5
+    gates = [torch.rand(B, O, X, Y, H, generator=gen) * 0.5 for _ in range(9)]
+    grid_leaves = [t.to(args.device).requires_grad_() for t in (q, k, v, *gates)]
+    flips = FLIPS[:O]
+
+    def grid(**kw):
+        return lambda: plstm_2d_orientations(*grid_leaves, flips=flips, **kw)
+
+    runs = {_grid_name(f): step(grid(form=f), grid_leaves) for f in GRID_FORMS}
+    for c in args.chunks:
+        runs[f"plstm_2d[chunk={c}]"] = step(grid(form="chunkwise", chunk_size=c), grid_leaves)
+    runs["plstm_2d[auto]"] = step(grid(), grid_leaves)
+    row: dict = dict(size=size, nodes_per_image=X * Y)
+    if not args.no_dag:
+        # The O oriented copies of every image run as one batch of the unflipped DAG.
+        start = time.perf_counter()
+        dag = batched_grid_dag(B * O, X, Y).to(args.device)
+        row["structure_build_s"] = time.perf_counter() - start
+        N, E, L = dag.num_nodes, dag.num_edges, dag.num_line_edges
+        dag_leaves = [t.repeat(O, 1, 1, 1, 1).reshape(N, H, -1) for t in (q, k, v)]
+        dag_leaves += [torch.rand(n, H, generator=gen) * 0.5 for n in (E, L, E)]
+        dag_leaves.append(gates[-1].transpose(0, 1).reshape(N, H))
+        dag_leaves = [t.to(args.device).requires_grad_() for t in dag_leaves]
+        runs["plstm_dag"] = step(lambda: plstm_dag(*dag_leaves, dag), dag_leaves)
+        row.update(dag_edges=E // (B * O), line_edges=L // (B * O))
+    load_before = os.getloadavg()[0]
+    ms = time_alternately(runs, args.repeats)
+    grid_names = [n for n in ms if n.startswith("plstm_2d[") and n != "plstm_2d[auto]"]
+    best = min(grid_names, key=ms.get)
+    row.update(load_avg_1min=(load_before, os.getloadavg()[0]), ms=ms, best_grid=best,
+               auto_over_best=ms["plstm_2d[auto]"] / ms[best])
+    if "plstm_dag" in ms:
+        row.update(dag_over_best_grid=ms["plstm_dag"] / ms[best],
+                   dag_over_auto_grid=ms["plstm_dag"] / ms["plstm_2d[auto]"])
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64])
-    parser.add_argument("--chunks", type=int, nargs="+", default=[1, 2, 4, 8],
-                        help="plstm_2d chunk sizes to time; 1 is the node-level wavefront")
+    parser.add_argument("--chunks", type=int, nargs="*", default=[2, 4, 8],
+                        help="chunk sizes of the chunkwise form to time")
+    parser.add_argument("--orientations", type=int, default=1, choices=(1, 2, 4))
+    parser.add_argument("--no-dag", action="store_true", help="do not time plstm_dag")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--head-dim", type=int, default=16)
@@ -111,22 +141,24 @@ def main() -> None:
         rows.append(bench_size(size, args))
         r = rows[-1]
         print(f"{size}x{size}: " + ", ".join(f"{n} {t:.1f} ms" for n, t in r["ms"].items())
-              + f" -> plstm_dag / {r['best_grid']} = {r['dag_over_best_grid']:.2f}x, "
-              f"plstm_dag / plstm_2d[auto] = {r['dag_over_auto_grid']:.2f}x, "
-              f"load {r['load_avg_1min'][0]:.2f} -> {r['load_avg_1min'][1]:.2f}", flush=True)
+              + f" -> best {r['best_grid']}, auto / best = {r['auto_over_best']:.2f}"
+              + (f", plstm_dag / auto = {r['dag_over_auto_grid']:.2f}x" if "plstm_dag" in r["ms"]
+                 else "")
+              + f", load {r['load_avg_1min'][0]:.2f} -> {r['load_avg_1min'][1]:.2f}", flush=True)
 
-    print(f"\nforward+backward, batch {args.batch_size}, {args.heads} heads, K=V={args.head_dim}, "
-          f"float32, {torch.get_num_threads()} threads (median of {args.repeats})")
+    print(f"\nforward+backward, batch {args.batch_size}, {args.orientations} orientation(s), "
+          f"{args.heads} heads, K=V={args.head_dim}, float32, {torch.get_num_threads()} threads "
+          f"(median of {args.repeats})")
     names = list(rows[0]["ms"])
-    print(f"{'grid':>7s} " + " ".join(f"{n:>20s}" for n in names)
-          + f" {'dag/best grid':>14s} {'dag/auto grid':>14s} {'load':>11s}")
+    print(f"{'grid':>7s} " + " ".join(f"{n:>20s}" for n in names) + f" {'best':>20s} {'load':>11s}")
     for r in rows:
         print(f"{r['size']:>4d}^2 " + " ".join(f"{r['ms'][n]:17.1f} ms" for n in names)
-              + f" {r['dag_over_best_grid']:13.2f}x {r['dag_over_auto_grid']:13.2f}x"
-              + " {:5.2f}-{:5.2f}".format(*r["load_avg_1min"]))
+              + f" {r['best_grid']:>20s}" + " {:5.2f}-{:5.2f}".format(*r["load_avg_1min"]))
     result = {"machine": {"platform": platform.platform(), "threads": torch.get_num_threads(),
+                          "device": args.device,
                           "torch": torch.__version__},
-              "setup": {"batch_size": args.batch_size, "heads": args.heads,
+              "setup": {"batch_size": args.batch_size, "orientations": args.orientations,
+                        "heads": args.heads,
                         "head_dim": args.head_dim, "repeats": args.repeats,
                         "dtype": "float32", "pass": "forward+backward"},
               "rows": rows}

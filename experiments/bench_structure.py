@@ -1,6 +1,6 @@
 """Structure precompute: per-graph ``AddLineDAG`` vs ``AddLineDAG.forward_batch`` on HIV molecules.
 
-Molecules are featurised with :func:`plstm_geometric.data.molecules.smiles_to_data` and oriented by
+Molecules are featurised with :func:`plstm_geometric.utils.smiles_to_data` and oriented by
 the canonical-SMILES atom order (as the ogbg-molhiv pipeline does; untimed). Every path builds all
 four structures (P/D x forward/reverse); the batched results are checked to equal the per-graph
 ones before anything is timed. For comparison, ``--line-dag on-the-fly`` builds the same four
@@ -28,8 +28,8 @@ from torch_geometric.data import Batch
 from torch_geometric.transforms import Compose
 
 from plstm_geometric import AddLineDAG, LineDAG
-from plstm_geometric.data import load_task, transform_key
-from plstm_geometric.data.molecules import smiles_to_data
+from plstm_geometric.train import load_task, transform_key
+from plstm_geometric.utils import smiles_to_data
 from plstm_geometric.train.factory import structure_transform
 from plstm_geometric.train.io import save_json
 from plstm_geometric.transforms.line_dag import CHUNK_EDGES

@@ -12,7 +12,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from plstm_geometric.data.datasets import MOLECULENET, TU
+from plstm_geometric.datasets import MOLECULENET, TU
 
 
 def primary_metric(dataset: str) -> str:

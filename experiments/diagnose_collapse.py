@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
-from plstm_geometric.data.datasets import load_task
+from plstm_geometric.train.tasks import load_task
 from plstm_geometric.nn.diagnostics import layer_statistics, nodewise_ratio
 from plstm_geometric.train.factory import (build_model, model_kwargs, resolve_orientation,
                                            structure_transform)

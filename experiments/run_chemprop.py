@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from plstm_geometric.data.datasets import load_task
+from plstm_geometric.train.tasks import load_task
 from plstm_geometric.train.io import save_json
 from plstm_geometric.train.metrics import compute_metrics
 

@@ -6,6 +6,9 @@
     plstm-geometric evaluate --checkpoint runs/chembl2321810-plstm/seed0/best.pt
     plstm-geometric bench --dataset ogbg-molhiv --models plstm,gin --root data
     plstm-geometric train --task arrow-pointing --model plstm,vit --seeds 3   # SPEC §6
+    plstm-geometric train --data-path my.csv --smiles-column smiles --target-columns logS
+    plstm-geometric predict --checkpoint runs/my-plstm --test-path new.csv --preds-path preds.csv
+    plstm-geometric embed --checkpoint runs/my-plstm/seed0/best.pt --test-path new.csv --out emb.npy
 
 Multi-process: ``torchrun --nproc_per_node 2 -m plstm_geometric train ...``.
 """
@@ -16,13 +19,17 @@ import sys
 import time
 from typing import List, Optional
 
-from .data.datasets import DATASETS, DEFAULT_DATASET
+from .train.tasks import DATASETS, DEFAULT_DATASET
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default="data", help="dataset root (default: %(default)s)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download; a missing dataset is an error naming the expected files")
+    _add_device_args(p)
+
+
+def _add_device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1,
                    help="intra-op CPU threads (default: %(default)s; graph batches are many small "
@@ -105,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "extrapolation experiment (see 'arrow-pointing' below)")
     p.add_argument("--dataset", help=f"one of {', '.join(DATASETS)} (default: {DEFAULT_DATASET}, "
                                      "ships with RDKit)")
+    _add_csv_args(p)
     _add_model_args(p)
     _add_data_args(p)
     p.add_argument("--epochs", type=int, help="passes over the training set (default: 30; "
@@ -141,6 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default="data")
     p.add_argument("--force", action="store_true", help="rebuild an existing ogbg_molhiv folder")
 
+    p = sub.add_parser("predict", help="predict the targets of the molecules in a CSV file")
+    _add_inference_args(p)
+    p.add_argument("--preds-path", required=True,
+                   help="output CSV: every input row and column, one column per target "
+                        "(+ <target>_std for an ensemble) and 'error'")
+    p.add_argument("--target-columns", nargs="+", metavar="COL",
+                   help="the targets expected from the checkpoint (an error if it has others)")
+
+    p = sub.add_parser("embed", help="pooled graph representations of the molecules in a CSV file")
+    _add_inference_args(p)
+    p.add_argument("--out", required=True,
+                   help="OUT.npy (float32 [rows, hidden], NaN rows for invalid SMILES) or OUT.csv")
+
     p = sub.add_parser("bench", help="time training steps per model on a dataset")
     p.add_argument("--dataset", default=DEFAULT_DATASET)
     p.add_argument("--models", default="plstm,gin", help="comma-separated (default: %(default)s)")
@@ -151,10 +172,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_csv_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "your own molecules (CSV)", "--data-path trains on a CSV file instead of --dataset "
+        "(options named as chemprop's). Blank target cells are missing labels; rows whose "
+        "SMILES RDKit cannot parse are skipped and reported.")
+    g.add_argument("--data-path", help="CSV file with a SMILES column and target columns")
+    g.add_argument("--smiles-column", help="column of SMILES (default: smiles)")
+    g.add_argument("--target-columns", nargs="+", metavar="COL",
+                   help="target columns (default: every column but the SMILES / split column)")
+    g.add_argument("--task-type", choices=("regression", "classification"),
+                   help="regression (targets standardised, RMSE) or classification (0 / 1 "
+                        "labels; ROC-AUC and PR-AUC) (default: regression)")
+    g.add_argument("--split", choices=("scaffold", "random"),
+                   help="scaffold (OGB's procedure) or random (seed 0) (default: scaffold)")
+    g.add_argument("--split-sizes", type=float, nargs=3, metavar=("TRAIN", "VALID", "TEST"),
+                   help="split fractions (default: 0.8 0.1 0.1)")
+    g.add_argument("--split-column", help="column naming each row's split: train, val or test")
+
+
+def _add_inference_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True,
+                   help="a best.pt, or a run folder: the ensemble of its seeds' best.pt")
+    p.add_argument("--test-path", required=True, help="CSV file with a SMILES column")
+    p.add_argument("--smiles-column", help="(default: the training file's)")
+    p.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _add_device_args(p)
+
+
 # Graph-only options of ``train`` (their defaults are None / False): --task arrow-pointing
 # refuses them rather than silently ignoring them.
 _GRAPH_ONLY = ("dataset", "folds", "limit", "resume", "stop_after", "dropout", "virtual_node",
-               "pool", "orientation")
+               "pool", "orientation", "data_path", "smiles_column", "target_columns", "task_type",
+               "split", "split_sizes", "split_column")
+# Options that only mean something with --data-path.
+_CSV_ONLY = ("smiles_column", "target_columns", "task_type", "split", "split_sizes", "split_column")
 
 
 def cmd_train(args) -> None:
@@ -163,6 +216,13 @@ def cmd_train(args) -> None:
         return
     from .train import TrainConfig, run
 
+    if args.data_path and args.dataset:
+        raise ValueError("--data-path and --dataset are exclusive: train on a CSV file or on a "
+                         "named dataset")
+    given = [k for k in _CSV_ONLY if getattr(args, k) is not None]
+    if given and not args.data_path:
+        raise ValueError(", ".join("--" + k.replace("_", "-") for k in given) + " need(s) "
+                         "--data-path")
     # Unset options (None) fall back to TrainConfig's defaults.
     fields = set(TrainConfig.__dataclass_fields__) - {"command"}
     run(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None}))
@@ -183,16 +243,16 @@ def cmd_train_arrow(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .data import load_task
     from .train import build_model, evaluate, structure_transform
     from .train.io import load_torch
     from .train.loop import Objective, resolve_device
+    from .train.tasks import load_config_task
 
     ckpt = load_torch(args.checkpoint)
     cfg = ckpt["config"]
     device = resolve_device(args.device)
     transform = structure_transform(cfg["model"], cfg["orientation"], cfg.get("line_dag", "cached"))
-    task = load_task(cfg["dataset"], args.root, transform, download=args.download)
+    task = load_config_task(cfg, args.root, transform, download=args.download)
     model = build_model(ckpt["model_name"], ckpt["model_kwargs"]).to(device)
     model.load_state_dict(ckpt["model"])
     objective = Objective(task.task, **ckpt["objective"])
@@ -205,8 +265,28 @@ def cmd_evaluate(args) -> None:
           + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
 
+def cmd_predict(args) -> None:
+    from .inference import load_checkpoint, predict_csv
+
+    model = load_checkpoint(args.checkpoint, args.device)
+    rows = predict_csv(model, args.test_path, args.preds_path, args.smiles_column,
+                       args.target_columns, args.batch_size, progress=args.progress)
+    print(f"wrote {args.preds_path}: {rows} rows, {', '.join(model.target_names)} from "
+          f"{len(model)} model(s)")
+
+
+def cmd_embed(args) -> None:
+    from .inference import embed_csv, load_checkpoint
+
+    model = load_checkpoint(args.checkpoint, args.device)
+    rows, width = embed_csv(model, args.test_path, args.out, args.smiles_column, args.batch_size,
+                            progress=args.progress)
+    print(f"wrote {args.out}: {rows} rows x {width} (model {model.paths[0]})")
+
+
 def cmd_prepare(args) -> None:
-    from .data import build_ogbg_molhiv, check_name, stage_raw
+    from .datasets import build_ogbg_molhiv, stage_raw
+    from .train import check_name
 
     name = check_name(args.dataset)
     if name == "ogbg-molhiv":
@@ -224,8 +304,7 @@ def cmd_bench(args) -> None:
     import torch
     from torch_geometric.loader import DataLoader
 
-    from .data import load_task
-    from .train import build_model, model_kwargs, structure_transform
+    from .train import build_model, load_task, model_kwargs, structure_transform
     from .train.factory import check_model, resolve_orientation
     from .train.loop import Objective, resolve_device
 
@@ -262,14 +341,24 @@ def cmd_bench(args) -> None:
               f"per epoch of {len(train)} graphs on {device}")
 
 
+# What the library raises for bad input (unknown names, malformed files, missing files or
+# extras) or a diverged run (a non-finite loss): the CLI prints the message and exits with
+# status 1 instead of a traceback.
+USER_ERRORS = (ValueError, OSError, ImportError, FloatingPointError)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", 0) > 0:
         import torch
 
         torch.set_num_threads(args.threads)
-    {"train": cmd_train, "evaluate": cmd_evaluate, "prepare": cmd_prepare,
-     "bench": cmd_bench}[args.command](args)
+    command = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+               "embed": cmd_embed, "prepare": cmd_prepare, "bench": cmd_bench}[args.command]
+    try:
+        command(args)
+    except USER_ERRORS as err:
+        raise SystemExit(f"plstm-geometric {args.command}: error: {err}") from err
 
 
 if __name__ == "__main__":

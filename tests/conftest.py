@@ -1,3 +1,4 @@
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -17,3 +18,13 @@ torch.set_num_threads(1)
 def _seed_torch():
     # Tests that draw parameters from the global generator must not depend on test order.
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """Device for tests that support one: ``PLSTM_TEST_DEVICE`` (default ``cpu``), e.g. ``cuda``
+    in ``experiments/gpu_check.sh``."""
+    name = os.environ.get("PLSTM_TEST_DEVICE", "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip("PLSTM_TEST_DEVICE asks for CUDA, which is not available")
+    return torch.device(name)

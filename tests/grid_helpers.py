@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from plstm_geometric import LineDAG, plstm_dag
 from plstm_geometric.ops.grid import plstm_2d
 from plstm_geometric.structure import grid_edge_index  # noqa: F401 (re-export)
 
@@ -130,12 +131,12 @@ def graph_run_2d(kernel, dags: tuple[Tensor, Tensor], inputs: list[Tensor],
     return torch.stack(outs)
 
 
-# Every 2D path: chunk_size=1 is the node-level wavefront, larger chunks the chunkwise form.
-GRID_PATHS = pytest.mark.parametrize("wavefront", [True, False], ids=["wavefront", "chunkwise"])
+# Every form of plstm_2d; the chunk size of a test case applies to the chunkwise form.
+GRID_FORMS = pytest.mark.parametrize("form", ["wavefront", "chunkwise", "dense"])
 
 
-def path_chunk(wavefront: bool, chunk: int) -> int:
-    return 1 if wavefront else chunk
+def form_kwargs(form: str, chunk: int) -> dict:
+    return dict(form=form, chunk_size=chunk if form == "chunkwise" else None)
 
 
 def run_grid_2d(inputs: list[Tensor], drop_dl: bool = False, **kwargs) -> Tensor:
@@ -144,3 +145,21 @@ def run_grid_2d(inputs: list[Tensor], drop_dl: bool = False, **kwargs) -> Tensor
     if drop_dl:
         gates[4] = None
     return plstm_2d(q, k, v, *gates, **kwargs)
+
+
+def plstm_dag_2d(inputs: list[Tensor], drop_dl: bool = False,
+                 flip: tuple[bool, bool] = (False, False), form: str = "auto") -> Tensor:
+    """``plstm_dag`` on the grid DAG of ``LineDAG.from_graph`` (oriented by ``flip``) with the
+    grid gates of ``random_2d`` inputs mapped onto it."""
+    X, Y = inputs[0].shape[1:3]
+    kwargs = dict(prune="chirality", grid_shape=(X, Y)) if drop_dl else {}
+    if any(flip):
+        kwargs["node_order"] = flip_rank(X, Y, flip)
+    line_dag = LineDAG.from_graph(grid_edge_index(X, Y), X * Y, mode="D" if drop_dl else "P",
+                                  **kwargs)
+    dags = (line_dag.dag_edge_index, line_dag.line_index)
+
+    def kernel(q, k, v, S, T, M, D, b):
+        return plstm_dag(q, k, v, S, T, M, D, line_dag, form=form)
+
+    return graph_run_2d(kernel, dags, inputs, drop_dl=drop_dl)

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_subcommands_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "plstm_geometric", "--help"], capture_output=True,
                          text=True, check=True, cwd=REPO).stdout
-    for command in ("train", "evaluate", "prepare", "bench"):
+    for command in ("train", "evaluate", "predict", "embed", "prepare", "bench"):
         assert command in out
     args = build_parser().parse_args(["train"])
     assert args.task == "graph" and args.model == "plstm" and args.threads == 1

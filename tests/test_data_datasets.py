@@ -6,7 +6,9 @@ pytest.importorskip("ogb")
 
 from torch_geometric.transforms import BaseTransform  # noqa: E402
 
-from plstm_geometric.data import DATASETS, load_task, stage_raw, transform_key, tu_folds  # noqa: E402
+from plstm_geometric.datasets import stage_raw  # noqa: E402
+from plstm_geometric.train import DATASETS, load_task, transform_key  # noqa: E402
+from plstm_geometric.utils import tu_folds  # noqa: E402
 from helpers import SHARED_DATASETS, needs_shared_datasets  # noqa: E402
 
 
@@ -21,7 +23,7 @@ def test_offline_default_ships_with_rdkit(tmp_path):
 
 
 def test_unknown_dataset_lists_valid_names(tmp_path):
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(ValueError) as err:
         load_task("zinc", str(tmp_path))
     assert all(name in str(err.value) for name in DATASETS)
 
@@ -63,9 +65,9 @@ def test_invalid_smiles_are_reported(tmp_path, capsys):
 
 
 def test_missing_roots_say_which_files_and_how(tmp_path):
-    with pytest.raises(SystemExit, match=r"PTC_FM/raw/PTC_FM_A.txt.*prepare PTC_FM --source"):
+    with pytest.raises(FileNotFoundError, match=r"PTC_FM/raw/PTC_FM_A.txt.*prepare PTC_FM --source"):
         load_task("PTC_FM", str(tmp_path), download=False)
-    with pytest.raises(SystemExit, match=r"esol/raw/delaney-processed.csv.*prepare esol --source"):
+    with pytest.raises(FileNotFoundError, match=r"esol/raw/delaney-processed.csv.*prepare esol --source"):
         load_task("esol", str(tmp_path), download=False)
 
 
@@ -93,7 +95,7 @@ def test_structure_cache_is_keyed_by_transform(tmp_path):
 
 
 def test_structure_cache_is_built_in_chunks_equal_to_per_graph(tmp_path, monkeypatch):
-    from plstm_geometric.data import cache
+    from plstm_geometric.train import cache
     from plstm_geometric.train.factory import structure_transform
 
     monkeypatch.setattr(cache, "CHUNK_GRAPHS", 100)

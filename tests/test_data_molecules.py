@@ -6,9 +6,9 @@ pytest.importorskip("ogb")
 
 from ogb.utils import smiles2graph  # noqa: E402
 
-from plstm_geometric.data.molecules import (  # noqa: E402
-    InvalidSmilesReport, assign_scaffold_groups, mol_to_graph, murcko_scaffold, parse_smiles,
-    scaffold_split, smiles_to_data)
+from plstm_geometric.utils.smiles import (  # noqa: E402
+    InvalidSmilesReport, mol_to_graph, murcko_scaffold, parse_smiles, smiles_to_data)
+from plstm_geometric.utils.split import assign_scaffold_groups, scaffold_split  # noqa: E402
 
 SMILES = ["CCO", "c1ccccc1C(=O)O", "C[C@H](N)C(=O)O", "O=C1O[Al]23(OC1=O)(OC(=O)C(=O)O2)OC(=O)C(=O)O3"]
 

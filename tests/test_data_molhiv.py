@@ -8,8 +8,10 @@ import pytest
 pytest.importorskip("rdkit")
 pytest.importorskip("ogb")
 
-from plstm_geometric.data import build_ogbg_molhiv, load_task, scaffold_split, smiles_to_data  # noqa: E402
-from plstm_geometric.data.ogb import MOLHIV_NUM_GRAPHS, MOLHIV_SPLIT_SIZES, load_ogb  # noqa: E402
+from plstm_geometric.datasets.ogb import (MOLHIV_NUM_GRAPHS, MOLHIV_SPLIT_SIZES,  # noqa: E402
+                                          build_ogbg_molhiv, load_ogb)
+from plstm_geometric.train import load_task  # noqa: E402
+from plstm_geometric.utils import scaffold_split, smiles_to_data  # noqa: E402
 from helpers import SHARED_DATASETS  # noqa: E402
 
 HIV = SHARED_DATASETS / "moleculenet" / "HIV.csv"
@@ -38,18 +40,18 @@ def test_small_build_reads_with_unchanged_ogb_loader(tmp_path):
     assert dataset[0].edge_index.size(1) == reference.edge_index.size(1)
     assert (dataset[0].x == reference.x).all()
     assert int(dataset.y.sum()) == int(frame.HIV_active.iloc[list(range(40)) + [137]].sum())
-    with pytest.raises(SystemExit, match="already exists"):
+    with pytest.raises(FileExistsError, match="already exists"):
         build_ogbg_molhiv(str(tmp_path / "HIV.csv"), str(tmp_path / "root"), progress=False)
 
 
 def test_missing_release_file_is_an_error_not_a_prompt(tmp_path):
     (tmp_path / "ogbg_molhiv" / "raw").mkdir(parents=True)
-    with pytest.raises(SystemExit, match="RELEASE_v1.txt"):
+    with pytest.raises(FileNotFoundError, match="RELEASE_v1.txt"):
         load_task("ogbg-molhiv", str(tmp_path), download=False)
 
 
 def test_missing_dataset_message_names_files_and_builder(tmp_path):
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(FileNotFoundError) as err:
         load_task("ogbg-molhiv", str(tmp_path), download=False)
     msg = str(err.value)
     assert f"{tmp_path}/ogbg_molhiv/raw/edge.csv.gz" in msg and "RELEASE_v1.txt" in msg

@@ -23,14 +23,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 @needs_shared_datasets
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
-def test_two_processes_match_one(tmp_path):
+@pytest.mark.parametrize("source", ["esol", "csv"])
+def test_two_processes_match_one(tmp_path, source):
     raw = tmp_path / "data" / "esol" / "raw"
     raw.mkdir(parents=True)
     lines = (SHARED_DATASETS / "moleculenet" / "delaney-processed.csv").read_text().splitlines()
     # 61 molecules: 48 training graphs in 6 global batches (5 x 9, then 3); each splits 4 / 5
     # or 1 / 2 between the processes, which exercises the loss weighting of unequal shards.
     (raw / "delaney-processed.csv").write_text("\n".join(lines[:62]) + "\n")
-    args = ["train", "--dataset", "esol", "--model", "plstm", "--hidden", "16", "--epochs", "1",
+    if source == "esol":
+        data = ["--dataset", "esol"]
+    else:  # the same molecules as a user's CSV file (its SMILES column is named 'smiles')
+        data = ["--data-path", str(raw / "delaney-processed.csv"), "--target-columns",
+                "measured log solubility in mols per litre"]
+    args = ["train", *data, "--model", "plstm", "--hidden", "16", "--epochs", "1",
             "--batch-size", "9", "--root", str(tmp_path / "data"), "--no-progress", "--no-download"]
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))

@@ -7,26 +7,34 @@ import sys
 import pytest
 
 import plstm_geometric
+from plstm_geometric.data.line_dag_data import LineDAGData
 from plstm_geometric.datasets.arrow_pointing import ArrowPointing
 from plstm_geometric.models.baselines import GINNet
 from plstm_geometric.models.plstm_net import PLSTMNet
 from plstm_geometric.models.vision import PLSTMVision, ViT
+from plstm_geometric.nn.chain import PLSTM1D
 from plstm_geometric.nn.grid import PLSTM2D
-from plstm_geometric.ops.grid import plstm_1d, plstm_1d_reference, plstm_2d, plstm_2d_reference
+from plstm_geometric.ops.chain import plstm_1d, plstm_1d_reference
+from plstm_geometric.ops.grid import plstm_2d, plstm_2d_orientations, plstm_2d_reference
 from plstm_geometric.transforms.node_order import CanonicalSmilesOrder
 
 EXPECTED = {
-    "plstm_geometric": {"PLSTM2D": PLSTM2D, "PLSTMVision": PLSTMVision, "ViT": ViT,
+    "plstm_geometric": {"PLSTM1D": PLSTM1D, "PLSTM2D": PLSTM2D, "PLSTMVision": PLSTMVision, "ViT": ViT,
                         "plstm_1d": plstm_1d, "plstm_2d": plstm_2d, "ArrowPointing": ArrowPointing,
                         "PLSTMNet": PLSTMNet, "GINNet": GINNet,
                         "CanonicalSmilesOrder": CanonicalSmilesOrder},
     "plstm_geometric.ops": {"plstm_1d": plstm_1d, "plstm_2d": plstm_2d,
                             "plstm_1d_reference": plstm_1d_reference,
-                            "plstm_2d_reference": plstm_2d_reference},
-    "plstm_geometric.nn": {"PLSTM2D": PLSTM2D},
+                            "plstm_2d_reference": plstm_2d_reference,
+                            "plstm_2d_orientations": plstm_2d_orientations},
+    "plstm_geometric.ops.chain": {"plstm_1d": plstm_1d, "plstm_1d_reference": plstm_1d_reference},
+    "plstm_geometric.ops.grid": {"plstm_2d": plstm_2d, "plstm_2d_orientations": plstm_2d_orientations,
+                                 "plstm_2d_reference": plstm_2d_reference},
+    "plstm_geometric.nn": {"PLSTM1D": PLSTM1D, "PLSTM2D": PLSTM2D},
     "plstm_geometric.models": {"PLSTMVision": PLSTMVision, "ViT": ViT, "PLSTMNet": PLSTMNet,
                                "GINNet": GINNet},
     "plstm_geometric.transforms": {"CanonicalSmilesOrder": CanonicalSmilesOrder},
+    "plstm_geometric.data": {"LineDAGData": LineDAGData},
 }
 
 
@@ -46,6 +54,17 @@ def test_all_is_sorted_and_resolves(module):
     assert mod.__all__ == sorted(mod.__all__)
     for name in mod.__all__:
         assert hasattr(mod, name), name
+
+
+def test_line_dag_data_old_path_warns():
+    # Moved to plstm_geometric.data; the old name stays for one release.
+    import plstm_geometric.structure as structure
+
+    with pytest.warns(DeprecationWarning, match="plstm_geometric.data.LineDAGData"):
+        assert structure.LineDAGData is LineDAGData
+    assert plstm_geometric.LineDAGData is LineDAGData
+    with pytest.raises(AttributeError):
+        structure.NoSuchName
 
 
 def test_star_import():

@@ -3,37 +3,20 @@
 import pytest
 import torch
 
-from grid_helpers import (GRID_PATHS, flip_rank, graph_run_2d, grid_edge_index, path_chunk,
-                          random_1d, random_2d, run_grid_2d)
-from plstm_geometric import LineDAG, plstm_dag
-from plstm_geometric.ops.grid import plstm_1d
+from grid_helpers import GRID_FORMS, form_kwargs, plstm_dag_2d, random_1d, random_2d, run_grid_2d
+from plstm_geometric.ops.chain import plstm_1d
 
 TOL = 1e-9
 
-def _graph_2d(inputs, drop_dl=False, flip=(False, False), form="auto"):
-    X, Y = inputs[0].shape[1:3]
-    kwargs = dict(prune="chirality", grid_shape=(X, Y)) if drop_dl else {}
-    if any(flip):
-        kwargs["node_order"] = flip_rank(X, Y, flip)
-    line_dag = LineDAG.from_graph(grid_edge_index(X, Y), X * Y, mode="D" if drop_dl else "P",
-                                  **kwargs)
-    dags = (line_dag.dag_edge_index, line_dag.line_index)
-
-    def kernel(q, k, v, S, T, M, D, b):
-        return plstm_dag(q, k, v, S, T, M, D, line_dag, form=form)
-
-    return graph_run_2d(kernel, dags, inputs, drop_dl=drop_dl)
-
-
-@GRID_PATHS
+@GRID_FORMS
 @pytest.mark.parametrize("X,Y,chunk", [(1, 1, 8), (3, 5, 8), (7, 4, 2), (9, 6, 4), (13, 10, 4)])
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
-def test_plstm_2d_equals_plstm_dag(X, Y, chunk, drop_dl, wavefront):
+def test_plstm_2d_equals_plstm_dag(X, Y, chunk, drop_dl, form):
     inputs = random_2d(2, X, Y, 2, 3, 2, seed=X * 31 + Y, requires_grad=True)
     weight = torch.randn(2, X, Y, 2, 2, dtype=torch.float64)
     used = [t for i, t in enumerate(inputs) if not (drop_dl and i == 7)]
-    out_grid = run_grid_2d(inputs, drop_dl, chunk_size=path_chunk(wavefront, chunk))
-    out_dag = _graph_2d(inputs, drop_dl)
+    out_grid = run_grid_2d(inputs, drop_dl, **form_kwargs(form, chunk))
+    out_dag = plstm_dag_2d(inputs, drop_dl)
     assert (out_grid - out_dag).abs().max() <= TOL
     g_grid = torch.autograd.grad((out_grid * weight).sum(), used, allow_unused=True)
     g_dag = torch.autograd.grad((out_dag * weight).sum(), used, allow_unused=True)
@@ -43,22 +26,22 @@ def test_plstm_2d_equals_plstm_dag(X, Y, chunk, drop_dl, wavefront):
         assert (a - b).abs().max() <= TOL
 
 
-@GRID_PATHS
+@GRID_FORMS
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
-def test_plstm_2d_equals_plstm_dag_level_loop(drop_dl, wavefront):
+def test_plstm_2d_equals_plstm_dag_level_loop(drop_dl, form):
     """Also against the cell-state level loop of ``plstm_dag`` (not only its dense form)."""
     inputs = random_2d(1, 9, 6, 2, 2, 3, seed=23)
-    out_dag = _graph_2d(inputs, drop_dl, form="state")
-    out_grid = run_grid_2d(inputs, drop_dl, chunk_size=path_chunk(wavefront, 4))
+    out_dag = plstm_dag_2d(inputs, drop_dl, form="state")
+    out_grid = run_grid_2d(inputs, drop_dl, **form_kwargs(form, 4))
     assert (out_grid - out_dag).abs().max() <= TOL
 
 
-@GRID_PATHS
+@GRID_FORMS
 @pytest.mark.parametrize("flip", [(True, False), (False, True), (True, True)])
-def test_plstm_2d_flips_equal_plstm_dag_with_node_order(flip, wavefront):
+def test_plstm_2d_flips_equal_plstm_dag_with_node_order(flip, form):
     inputs = random_2d(1, 5, 6, 2, 2, 3, seed=17)
-    out_grid = run_grid_2d(inputs, flip=flip, chunk_size=path_chunk(wavefront, 2))
-    assert (out_grid - _graph_2d(inputs, flip=flip)).abs().max() <= TOL
+    out_grid = run_grid_2d(inputs, flip=flip, **form_kwargs(form, 2))
+    assert (out_grid - plstm_dag_2d(inputs, flip=flip)).abs().max() <= TOL
 
 
 @pytest.mark.parametrize("T,chunk", [(1, 4), (9, 4), (37, 8)])
@@ -69,7 +52,7 @@ def test_plstm_1d_equals_plstm_dag(T, chunk):
     out_grid = plstm_1d(*inputs, chunk_size=chunk)
     # A chain is the X = T, Y = 1 grid: every edge runs along x.
     grid_inputs = [t[:, :, None] for t in (q, k, v, S, S, Tr, Tr, Tr, Tr, M, M, D)]
-    out_dag = _graph_2d(grid_inputs)[:, :, 0]
+    out_dag = plstm_dag_2d(grid_inputs)[:, :, 0]
     assert (out_grid - out_dag).abs().max() <= TOL
     for a, b, t in zip(torch.autograd.grad((out_grid * weight).sum(), inputs, allow_unused=True),
                        torch.autograd.grad((out_dag * weight).sum(), inputs, allow_unused=True), inputs):

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from grid_helpers import (GRID_PATHS, dense_dag, flip_rank, graph_run_2d, grid_edge_index,
-                          local_line_dag, path_chunk, random_1d, random_2d, run_grid_2d)
-from plstm_geometric.ops.grid import plstm_1d, plstm_1d_reference, plstm_2d, plstm_2d_reference
+from grid_helpers import (GRID_FORMS, dense_dag, flip_rank, form_kwargs, graph_run_2d,
+                          grid_edge_index, local_line_dag, random_1d, random_2d, run_grid_2d)
+from plstm_geometric.ops.chain import plstm_1d, plstm_1d_reference
+from plstm_geometric.ops.grid import plstm_2d, plstm_2d_reference
 
 TOL = 1e-9
 
@@ -24,44 +25,44 @@ def _dense_2d(inputs, drop_dl=False, flip=(False, False)):
     return graph_run_2d(kernel, dags, inputs, drop_dl=drop_dl)
 
 
-@GRID_PATHS
+@GRID_FORMS
 @pytest.mark.parametrize("X,Y,chunk", GRIDS_2D)
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
-def test_plstm_2d_matches_dense_dag(X, Y, chunk, drop_dl, wavefront):
+def test_plstm_2d_matches_dense_dag(X, Y, chunk, drop_dl, form):
     inputs = random_2d(2, X, Y, 2, 3, 2, seed=X * 100 + Y)
-    out = run_grid_2d(inputs, drop_dl, chunk_size=path_chunk(wavefront, chunk))
+    out = run_grid_2d(inputs, drop_dl, **form_kwargs(form, chunk))
     assert out.shape == (2, X, Y, 2, 2)
     assert (out - _dense_2d(inputs, drop_dl)).abs().max() <= TOL
 
 
-@GRID_PATHS
+@GRID_FORMS
 @pytest.mark.parametrize("flip", [(True, False), (False, True), (True, True)])
-def test_plstm_2d_flip_matches_reoriented_dag(flip, wavefront):
+def test_plstm_2d_flip_matches_reoriented_dag(flip, form):
     inputs = random_2d(1, 5, 6, 2, 2, 3, seed=7)
-    out = run_grid_2d(inputs, flip=flip, chunk_size=path_chunk(wavefront, 2))
+    out = run_grid_2d(inputs, flip=flip, **form_kwargs(form, 2))
     assert (out - _dense_2d(inputs, flip=flip)).abs().max() <= TOL
 
 
-@GRID_PATHS
+@GRID_FORMS
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
-def test_plstm_2d_gradients_match_dense_dag(drop_dl, wavefront):
+def test_plstm_2d_gradients_match_dense_dag(drop_dl, form):
     inputs = random_2d(1, 6, 5, 2, 2, 3, seed=3, requires_grad=True)
     weight = torch.randn(1, 6, 5, 2, 3, dtype=torch.float64)
     used = [t for i, t in enumerate(inputs) if not (drop_dl and i == 7)]
-    out = run_grid_2d(inputs, drop_dl, chunk_size=path_chunk(wavefront, 2))
+    out = run_grid_2d(inputs, drop_dl, **form_kwargs(form, 2))
     grads_grid = torch.autograd.grad((out * weight).sum(), used)
     grads_dense = torch.autograd.grad((_dense_2d(inputs, drop_dl) * weight).sum(), used)
     for a, b in zip(grads_grid, grads_dense):
         assert (a - b).abs().max() <= TOL
 
 
-@GRID_PATHS
+@GRID_FORMS
 @pytest.mark.parametrize("X,Y,chunk", [(3, 5, 8), (11, 4, 4)])
-def test_plstm_2d_matches_sequential_reference(X, Y, chunk, wavefront):
+def test_plstm_2d_matches_sequential_reference(X, Y, chunk, form):
     inputs = random_2d(2, X, Y, 3, 2, 2, seed=11)
     q, k, v, *g = inputs
     g[3] = None  # the kernel and the reference agree on removed turns too
-    assert (plstm_2d(q, k, v, *g, chunk_size=path_chunk(wavefront, chunk))
+    assert (plstm_2d(q, k, v, *g, **form_kwargs(form, chunk))
             - plstm_2d_reference(q, k, v, *g)).abs().max() <= TOL
 
 
@@ -91,9 +92,9 @@ def test_gradcheck_plstm_1d():
     assert torch.autograd.gradcheck(lambda *a: plstm_1d(*a, chunk_size=2), inputs)
 
 
-@GRID_PATHS
+@GRID_FORMS
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
-def test_gradcheck_plstm_2d(drop_dl, wavefront):
+def test_gradcheck_plstm_2d(drop_dl, form):
     inputs = random_2d(1, 3, 4, 1, 2, 2, seed=0, requires_grad=True)
     q, k, v, *g = inputs
     if drop_dl:
@@ -103,7 +104,7 @@ def test_gradcheck_plstm_2d(drop_dl, wavefront):
     def fn(*args):
         it = iter(args)
         return plstm_2d(*[None if t is None else next(it) for t in [q, k, v] + g],
-                        chunk_size=path_chunk(wavefront, 2))
+                        **form_kwargs(form, 2))
 
     assert torch.autograd.gradcheck(fn, used)
 

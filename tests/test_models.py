@@ -8,7 +8,9 @@ pytest.importorskip("ogb")
 
 from rdkit import Chem  # noqa: E402
 
-from plstm_geometric.data import smiles_to_data  # noqa: E402
+from layer_reference import conv_reference, randomize_all  # noqa: E402
+from plstm_geometric import PLSTMConv  # noqa: E402
+from plstm_geometric.utils import smiles_to_data  # noqa: E402
 from plstm_geometric.models import GINNet, PLSTMNet  # noqa: E402
 from plstm_geometric.transforms import AddLineDAG  # noqa: E402
 from plstm_geometric.transforms.node_order import CanonicalSmilesOrder, canonical_smiles_order  # noqa: E402
@@ -29,23 +31,35 @@ def test_plstm_net_shapes_and_repr():
     assert model(batch).shape == (len(MOLS), 3)
     assert str(model) == "PLSTMNet(3, hidden_channels=32, num_blocks=2, heads=4)"
     assert [b.reverse for b in model.blocks] == [False, True]
-    # pLSTM branches start as identities (see PLSTMNet.reset_parameters for the measurement).
+    # pLSTM branches start at zero (see PLSTMBlock._zero_branch_outputs for the measurement).
     assert all((conv.out.weight == 0).all() for b in model.blocks for conv in b.convs)
 
 
-def test_plstm_net_without_edge_features_and_cached_structures():
+def test_plstm_net_without_edge_features_and_cached_structures(monkeypatch):
     g = [Data(x=torch.randn(n, 5), edge_index=torch.tensor([[i for i in range(n - 1)] + [i + 1 for i in range(n - 1)],
                                                              [i + 1 for i in range(n - 1)] + [i for i in range(n - 1)]]))
          for n in (4, 6)]
     torch.manual_seed(0)
-    model = PLSTMNet(2, hidden_channels=16, in_channels=5, edge_dim=None)
-    on_the_fly = model(Batch.from_data_list(g))
-    cached = model(next(iter(DataLoader([AddLineDAG()(d) for d in g], batch_size=2))))
-    torch.testing.assert_close(on_the_fly, cached)
+    # Random parameters: at init every pLSTM branch outputs zero, so the kernel would not matter.
+    model = randomize_all(PLSTMNet(2, hidden_channels=16, in_channels=5, edge_dim=None), scale=0.3)
+    with torch.no_grad():
+        on_the_fly = model(Batch.from_data_list(g))
+        cached = model(next(iter(DataLoader([AddLineDAG()(d) for d in g], batch_size=2))))
+        torch.testing.assert_close(on_the_fly, cached)
+        # Every PLSTMConv replaced by the layer written again from SPEC §4 (layer_reference.py).
+        with monkeypatch.context() as m:
+            m.setattr(PLSTMConv, "forward", conv_reference)
+            reference = model(Batch.from_data_list(g))
+        torch.testing.assert_close(on_the_fly, reference, atol=1e-4, rtol=1e-4)
+        # ... and the pLSTM branches do reach the output.
+        for block in model.blocks:
+            for conv in block.convs:
+                conv.out.weight.zero_()
+        assert (model(Batch.from_data_list(g)) - on_the_fly).abs().max() > 1e-2
 
 
 def test_cached_and_on_the_fly_pipelines_give_the_same_predictions():
-    from plstm_geometric.data.cache import apply_pre_transform
+    from plstm_geometric.train.cache import apply_pre_transform
     from plstm_geometric.train.factory import structure_transform
 
     graphs = [smiles_to_data(s) for s in MOLS]

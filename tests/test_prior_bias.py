@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from plstm_geometric.data.datasets import GraphTask
+from plstm_geometric.train.tasks import GraphTask
 from plstm_geometric.models import GINNet, PLSTMNet
 from plstm_geometric.train.loop import Objective, init_output_bias
 

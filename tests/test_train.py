@@ -13,7 +13,8 @@ pytest.importorskip("rdkit")
 pytest.importorskip("ogb")
 
 from plstm_geometric.cli import main  # noqa: E402
-from plstm_geometric.data import scaffold_split, stage_raw, write_ogb_mol_folder  # noqa: E402
+from plstm_geometric.datasets import stage_raw, write_ogb_mol_folder  # noqa: E402
+from plstm_geometric.utils import scaffold_split  # noqa: E402
 from helpers import SHARED_DATASETS, needs_shared_datasets  # noqa: E402
 
 SMALL = ["--hidden", "16", "--layers", "2", "--epochs", "2", "--batch-size", "16", "--no-progress",

@@ -9,7 +9,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import global_mean_pool
 
 from ..nn import PLSTMBlock
-from ..structure import LineDAGData
+from ..data.line_dag_data import LineDAGData
 from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder, batch_vector
 
 
@@ -27,8 +27,13 @@ class PLSTMNet(torch.nn.Module):
     ``data.node_order`` when the graph carries one (e.g. from
     :class:`~plstm_geometric.transforms.node_order.CanonicalSmilesOrder`), else by node index.
     Graphs from :class:`~plstm_geometric.transforms.AddLineDAG` bring precomputed structures.
-    The output projections of the pLSTM layers start at zero, so every block starts as the
-    identity plus its MLPs (see :meth:`PLSTMBlock.reset_parameters`).
+    :meth:`reset_parameters` (called at construction) resets every submodule once: the pLSTM
+    layers get the documented init of :meth:`PLSTMConv.reset_parameters` (gate biases
+    :data:`~plstm_geometric.nn.conv.GATE_BIAS`, transition biases
+    :data:`~plstm_geometric.nn.conv.TRANSITION_BIAS`, zero gate weights) with their output
+    projections then zeroed, so every block starts as the identity plus its MLPs (see
+    :class:`PLSTMBlock`); the encoders and the head keep PyTorch's default init (Xavier-uniform
+    embeddings for OGB features).
 
     Args:
         out_channels (int): Outputs per graph.

@@ -45,6 +45,10 @@ class _GridBlock(Module):
         self.norm1, self.mixer = RMSNorm(dim, eps=1e-5), mixer
         self.norm2, self.mlp = RMSNorm(dim, eps=1e-5), MLP(dim, ratio=4, dropout=0.0)
 
+    def reset_parameters(self) -> None:
+        for module in (self.norm1, self.mixer, self.norm2, self.mlp):
+            module.reset_parameters()
+
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.mixer(self.norm1(x))
         return x + self.mlp(self.norm2(x))
@@ -60,6 +64,11 @@ class PLSTMVision(Module):
     corners, concatenated: each is the end point of one orientation's DAG) and a
     linear head. Works at any image size that is a multiple of ``patch_size``.
 
+    Initialisation (at construction and by :meth:`reset_parameters`, each submodule once): the
+    :class:`PLSTM2D` layers their documented gate biases and projection scale (see
+    :meth:`PLSTM2D.reset_parameters`), the patch convolution, MLPs and head PyTorch's default,
+    the position embedding a truncated normal of std 0.02, the RMSNorm scales one.
+
     Args:
         num_classes (int): Number of output classes.
         image_size (int, optional): Training image side; sets the stored position
@@ -69,8 +78,10 @@ class PLSTMVision(Module):
         dim (int, optional): Token width. (default: :obj:`64`)
         depth (int, optional): Number of (P, D) block pairs. (default: :obj:`2`)
         heads (int, optional): Heads per pLSTM layer. (default: :obj:`4`)
-        chunk_size (int, optional): Chunk side of the grid kernel; :obj:`None` lets
-            :func:`~plstm_geometric.ops.grid.plstm_2d` choose. (default: :obj:`None`)
+        chunk_size (int, optional): Chunk side of the grid kernel's chunkwise form.
+            (default: :obj:`None`)
+        form (str, optional): Form of the grid kernel, see
+            :func:`~plstm_geometric.ops.grid.plstm_2d`. (default: :obj:`"auto"`)
 
     Shapes:
         - **input:** :math:`(B, C, H, W)`
@@ -79,21 +90,23 @@ class PLSTMVision(Module):
 
     def __init__(self, num_classes: int, image_size: int = 64, patch_size: int = 8,
                  in_channels: int = 3, dim: int = 64, depth: int = 2, heads: int = 4,
-                 chunk_size: int | None = None) -> None:
+                 chunk_size: int | None = None, form: str = "auto") -> None:
         super().__init__()
         self.num_classes, self.image_size, self.patch_size = num_classes, image_size, patch_size
         self.dim, self.depth, self.heads = dim, depth, heads
         self.embed = _PatchEmbedding(in_channels, dim, patch_size, image_size // patch_size)
         self.blocks = ModuleList(
-            _GridBlock(dim, PLSTM2D(dim, heads=heads, mode=mode, chunk_size=chunk_size))
+            _GridBlock(dim, PLSTM2D(dim, heads=heads, mode=mode, chunk_size=chunk_size,
+                                      form=form))
             for _ in range(depth) for mode in ("P", "D"))
         self.norm = RMSNorm(dim, eps=1e-5)
         self.head = Linear(4 * dim, num_classes)
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        # Each direct submodule once: walking self.modules() would re-reset the Linear layers
+        # inside every PLSTM2D with PyTorch's default init, undoing its gate biases.
+        for module in (self.embed, *self.blocks, self.norm, self.head):
+            module.reset_parameters()
 
     def forward(self, img: Tensor) -> Tensor:
         x = self.embed(img)
@@ -145,9 +158,8 @@ class ViT(Module):
         torch.nn.init.trunc_normal_(self.cls, std=0.02)
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        for module in (self.embed, *self.blocks, self.norm, self.head):
+            module.reset_parameters()
         torch.nn.init.trunc_normal_(self.cls, std=0.02)
 
     def forward(self, img: Tensor) -> Tensor:

@@ -1,7 +1,8 @@
 """Neural network modules."""
 from .block import PLSTMBlock
+from .chain import PLSTM1D
 from .conv import PLSTMConv
 from .grid import PLSTM2D
 from .norm import MultiHeadRMSNorm
 
-__all__ = ["MultiHeadRMSNorm", "PLSTM2D", "PLSTMBlock", "PLSTMConv"]
+__all__ = ["MultiHeadRMSNorm", "PLSTM1D", "PLSTM2D", "PLSTMBlock", "PLSTMConv"]

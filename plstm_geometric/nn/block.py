@@ -10,10 +10,17 @@ from .conv import LineDAGLike, PLSTMConv
 
 
 class MLP(torch.nn.Sequential):
+    """``Linear(channels → ratio·channels)``, GELU, dropout, ``Linear(→ channels)``; both
+    linear layers keep PyTorch's default init."""
+
     def __init__(self, channels: int, ratio: float, dropout: float) -> None:
         hidden = int(round(channels * ratio))
         super().__init__(torch.nn.Linear(channels, hidden), torch.nn.GELU(),
                          torch.nn.Dropout(dropout), torch.nn.Linear(hidden, channels))
+
+    def reset_parameters(self) -> None:
+        self[0].reset_parameters()
+        self[3].reset_parameters()
 
 
 class PLSTMBlock(torch.nn.Module):
@@ -24,8 +31,12 @@ class PLSTMBlock(torch.nn.Module):
         x \leftarrow x + \mathrm{MLP}(\mathrm{RMSNorm}(x)),
 
     with a GELU MLP of ``mlp_ratio`` × width. Models alternate ``reverse`` between blocks.
-    :meth:`reset_parameters` zero-initialises the output projections of both pLSTM layers, so
-    the block starts as the identity plus its MLPs.
+
+    Initialisation (:meth:`reset_parameters`, also applied at construction): each
+    :class:`PLSTMConv` gets its documented init (:meth:`PLSTMConv.reset_parameters`), the MLPs
+    PyTorch's default ``Linear`` init, the RMSNorm scales one; then the output-projection
+    weights of both pLSTM layers are set to zero. Their biases are zero too, so each pLSTM branch
+    outputs exactly zero and the block starts as the identity plus its MLPs.
 
     Args:
         channels: node feature size (input = output).
@@ -56,16 +67,11 @@ class PLSTMBlock(torch.nn.Module):
         self._zero_branch_outputs()  # the submodules initialised themselves
 
     def reset_parameters(self) -> None:
-        # Each direct child once: walking self.modules() would re-reset each conv's Linear
-        # children with PyTorch's default init after the conv's own (documented) init.
-        for conv in self.convs:
-            conv.reset_parameters()
-        for mlp in self.mlps:
-            for layer in mlp:
-                if hasattr(layer, "reset_parameters"):
-                    layer.reset_parameters()
-        for norm in self.norms:
-            norm.reset_parameters()
+        # Each direct submodule resets itself once; walking self.modules() instead would reset
+        # a PLSTMConv's Linear children again with PyTorch's default init, after the conv had
+        # set its documented gate biases and projection scales.
+        for module in (*self.convs, *self.mlps, *self.norms):
+            module.reset_parameters()
         self._zero_branch_outputs()
 
     def _zero_branch_outputs(self) -> None:

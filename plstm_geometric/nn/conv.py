@@ -9,7 +9,9 @@ from torch import Tensor
 from torch.nn import Linear
 
 from ..ops.dag import plstm_dag
-from ..structure import LineDAG, LineDAGData
+from ..data.line_dag_data import LineDAGData
+from ..structure import LineDAG
+from ..structure.spec import LineDAGSpec
 from .norm import MultiHeadRMSNorm
 
 #: Stabiliser of the P-mode normalisation ``τ / (α + Σ|τ|)`` (SPEC §3).
@@ -29,20 +31,21 @@ LineDAGLike = Union[LineDAG, LineDAGData]
 
 
 def resolve_line_dag(line_dag: Optional[LineDAGLike], edge_index: Tensor, num_nodes: int,
-                     batch: Optional[Tensor], mode: str, reverse: bool, **build_kwargs) -> LineDAG:
-    """The structure a pLSTM layer runs on: given, taken from ``AddLineDAG`` data, or built now."""
+                     batch: Optional[Tensor], spec: LineDAGSpec,
+                     node_order: Optional[Tensor] = None) -> LineDAG:
+    """The structure a pLSTM layer with ``spec`` runs on: given, taken from ``AddLineDAG`` data,
+    or built now. A given structure must have been built with exactly ``spec`` (a structure from
+    explicit edges, without a spec, is taken as the caller's choice)."""
     if line_dag is None:
-        return LineDAG.from_graph(edge_index, num_nodes, mode=mode, reverse=reverse, batch=batch,
-                                  **build_kwargs)
+        return LineDAG.from_graph(edge_index, num_nodes, spec, node_order=node_order, batch=batch)
     if isinstance(line_dag, LineDAGData):
-        line_dag = line_dag.line_dag(mode, reverse)
+        line_dag = line_dag.line_dag(spec)
     if not isinstance(line_dag, LineDAG):
         raise ValueError(f"line_dag must be a LineDAG or LineDAGData, got {type(line_dag).__name__}")
     if line_dag.num_nodes != num_nodes:
         raise ValueError(f"line_dag has {line_dag.num_nodes} nodes but x has {num_nodes} rows")
-    if line_dag.mode is not None and (line_dag.mode, line_dag.reverse) != (mode, reverse):
-        raise ValueError(f"a {mode}-mode {'reverse' if reverse else 'forward'} layer got a "
-                         f"{line_dag.mode}-mode {'reverse' if line_dag.reverse else 'forward'} line DAG")
+    if line_dag.spec is not None and line_dag.spec != spec:
+        raise ValueError(f"the layer runs on {spec}, but line_dag was built with {line_dag.spec}")
     return line_dag
 
 
@@ -91,7 +94,8 @@ class PLSTMConv(torch.nn.Module):
         key_dim: :math:`K` per head (default ``out_channels // heads``).
         value_dim: :math:`V` per head (default ``out_channels // heads``).
         scale_qk: multiply queries by :math:`K^{-1/2}` (the grid convention; off on graphs).
-        prune: D-mode pruning rule (``"greedy"`` default, ``"chirality"`` for grids, ``None``).
+        prune: pruning rule (``"default"``: ``None`` in P-mode, ``"greedy"`` in D-mode;
+            ``"chirality"`` for grids, with ``grid_shape``).
         directed: use ``edge_index`` directions as given (must be acyclic).
         drop_self_loops: drop self-loops instead of raising.
         form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"state"``).
@@ -100,6 +104,12 @@ class PLSTMConv(torch.nn.Module):
         qk_norm: L2-normalise queries and keys per head (before ``scale_qk``).
         init: ``"reference"`` (SPEC §4, see :meth:`reset_parameters`) or ``"torch"``
             (PyTorch's default ``Linear`` init for every projection and gate).
+        grid_shape: ``(MX, MY)`` of the grid graphs for ``prune="chirality"``.
+
+    The structure options (``mode``, ``reverse``, ``prune``, ``directed``, ``drop_self_loops``,
+    ``grid_shape``) form the layer's :attr:`spec`
+    (:class:`~plstm_geometric.structure.LineDAGSpec`); a structure passed as ``line_dag`` must
+    have been built with the same spec, else ``forward`` raises a ``ValueError`` naming both.
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})`, edge indices :math:`(2, |\mathcal{E}|)`,
@@ -114,11 +124,11 @@ class PLSTMConv(torch.nn.Module):
                  key_dim: Optional[int] = None, value_dim: Optional[int] = None,
                  scale_qk: bool = False, prune: Optional[str] = "default",
                  directed: bool = False, drop_self_loops: bool = False,
-                 form: str = "auto", norm: str = "rms", out_gate: bool = False,
-                 qk_norm: bool = False, init: str = "reference") -> None:
+                 form: str = "auto", grid_shape: Optional[tuple[int, int]] = None,
+                 norm: str = "rms", out_gate: bool = False, qk_norm: bool = False,
+                 init: str = "reference") -> None:
         super().__init__()
-        if mode not in ("P", "D"):
-            raise ValueError(f"mode must be 'P' or 'D', got {mode!r}")
+        self.spec = LineDAGSpec(mode, reverse, prune, directed, drop_self_loops, grid_shape)
         if p_norm not in ("out", "in"):
             raise ValueError(f"p_norm must be 'out' or 'in', got {p_norm!r}")
         if norm not in NORMS:
@@ -126,12 +136,11 @@ class PLSTMConv(torch.nn.Module):
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
-        self.mode, self.edge_dim, self.reverse, self.p_norm = mode, edge_dim, reverse, p_norm
+        self.edge_dim, self.p_norm = edge_dim, p_norm
         self.key_dim = key_dim or max(1, out_channels // heads)
         self.value_dim = value_dim or max(1, out_channels // heads)
         self.scale_qk, self.form = scale_qk, form
         self.norm_type, self.qk_norm, self.init = norm, qk_norm, init
-        self.build_kwargs = dict(prune=prune, directed=directed, drop_self_loops=drop_self_loops)
         h, k, v = heads, self.key_dim, self.value_dim
         self.qkv = Linear(in_channels, h * (2 * k + v), bias=False)
         # Node parts of the source, mark, direct and transition gates (one matmul).
@@ -143,11 +152,22 @@ class PLSTMConv(torch.nn.Module):
         self.out = Linear(h * v, out_channels)
         self.reset_parameters()
 
+    @property
+    def mode(self) -> str:
+        return self.spec.mode
+
+    @property
+    def reverse(self) -> bool:
+        return self.spec.reverse
+
     def reset_parameters(self) -> None:
-        """Reference initialisation (SPEC §4): projections ~ N(0, 1/(2.5·fan_in)), S/M/D gates
-        with zero weights and bias −5, transitions with zero weights and bias
-        :data:`TRANSITION_BIAS` [mode]; the output gate (if any) with zero weights and bias 0
-        (σ = 1/2). ``init="torch"``: every ``Linear`` keeps PyTorch's default instead."""
+        """Reference initialisation (SPEC §4): ``qkv`` (no bias) and ``out`` weights
+        ~ N(0, 1/(2.5·fan_in)), ``out`` bias 0; all gate weights (node and edge parts) 0, the
+        source, mark and direct biases :data:`GATE_BIAS`, the transition bias
+        :data:`TRANSITION_BIAS` [mode]; RMSNorm scale 1; the output gate (if any) weights and
+        bias 0 (σ = 1/2). So at init every S, M, D gate is σ(GATE_BIAS) and every τ is
+        TRANSITION_BIAS[mode], whatever the input. ``init="torch"``: every ``Linear`` keeps
+        PyTorch's default init instead."""
         if self.init == "torch":
             for lin in (self.qkv, self.node_gates, self.edge_gates, self.out_gate, self.out):
                 if lin is not None:
@@ -173,10 +193,13 @@ class PLSTMConv(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
                 batch: Optional[Tensor] = None, line_dag: Optional[LineDAGLike] = None,
                 node_order: Optional[Tensor] = None) -> Tensor:
-        dag = resolve_line_dag(line_dag, edge_index, x.size(0), batch, self.mode, self.reverse,
-                               node_order=node_order, **self.build_kwargs)
+        dag = resolve_line_dag(line_dag, edge_index, x.size(0), batch, self.spec, node_order)
+        if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
+            raise ValueError(f"edge_attr has {edge_attr.size(0)} rows but edge_index has "
+                             f"{edge_index.size(1)} columns; it needs one row per column")
         y = plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag, form=self.form)
-        y = self.norm(y).reshape(x.size(0), -1)
+        # An explicit width: with no nodes, reshape(0, -1) cannot infer it.
+        y = self.norm(y).reshape(x.size(0), self.heads * self.value_dim)
         if self.out_gate is not None:
             y = y * torch.sigmoid(self.out_gate(x))
         return self.out(y)
@@ -212,7 +235,14 @@ class PLSTMConv(torch.nn.Module):
             raise ValueError(f"the layer has edge_dim={self.edge_dim} but no edge_attr was given")
         if edge_attr.dim() == 1:
             edge_attr = edge_attr.unsqueeze(-1)
-        if dag.num_edges and int(dag.edge_id.min()) < 0:
+        if edge_attr.dim() != 2 or edge_attr.size(1) != self.edge_dim:
+            raise ValueError(f"edge_attr has shape {list(edge_attr.shape)}, but the layer has "
+                             f"edge_dim={self.edge_dim}: it needs [num_edges, {self.edge_dim}]")
+        # Read once per structure (a host sync), not in every forward.
+        explicit = dag.cache.get("explicit_edges")
+        if explicit is None:
+            explicit = dag.cache["explicit_edges"] = bool(dag.num_edges) and int(dag.edge_id.min()) < 0
+        if explicit:
             raise ValueError("this line DAG was built from explicit edges (edge_id = -1), so edge "
                              "features cannot be mapped onto its DAG edges")
         return edge_attr[dag.edge_id].to(self.edge_gates.weight.dtype)
@@ -223,10 +253,14 @@ class PLSTMConv(torch.nn.Module):
         return tau / (P_NORM_ALPHA + total[group])
 
     def __repr__(self) -> str:
+        default = LineDAGSpec(self.mode, self.reverse)
+        options = "".join(f", {name}={getattr(self.spec, name)!r}" for name in
+                          ("prune", "directed", "drop_self_loops", "grid_shape")
+                          if getattr(self.spec, name) != getattr(default, name))
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"heads={self.heads}, mode={self.mode}"
                 + (", reverse=True" if self.reverse else "")
-                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "")
+                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "") + options
                 + (f", norm={self.norm_type}" if self.norm_type != "rms" else "")
                 + (", out_gate=True" if self.out_gate is not None else "")
                 + (", qk_norm=True" if self.qk_norm else "")

@@ -65,8 +65,7 @@ def layer_statistics(model: torch.nn.Module, *args, **kwargs) -> List[Dict[str, 
             bound = dict(zip(names, args), **kwargs)
             x, batch = bound["x"], bound.get("batch")
             dag = resolve_line_dag(bound.get("line_dag"), bound["edge_index"], x.size(0), batch,
-                                   module.mode, module.reverse, node_order=bound.get("node_order"),
-                                   **module.build_kwargs)
+                                   module.spec, bound.get("node_order"))
             _, _, _, source, transition, mark, direct = module.kernel_inputs(
                 x, dag, bound.get("edge_attr"))
             records.append({

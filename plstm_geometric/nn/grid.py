@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.nn import Linear
 
 from plstm_geometric.nn.norm import MultiHeadRMSNorm
-from plstm_geometric.ops.grid import plstm_2d
+from plstm_geometric.ops.grid import plstm_2d_orientations
 
 #: Gate pre-activations per orientation and head, in the order of the gate projection.
 _P_GATES = ("orientation", "source", "transition", "mark", "direct")
@@ -32,7 +32,7 @@ class PLSTM2D(torch.nn.Module):
     and gates computed per node from :math:`x`, each of the four orientations
     :math:`o` (the grid DAG run towards increasing or decreasing :math:`x` and
     :math:`y`) computes :math:`y^{(o)} = (G^{(o)} \odot QK^\top)V` with
-    :func:`~plstm_geometric.ops.grid.plstm_2d`, and
+    :func:`~plstm_geometric.ops.grid.plstm_2d_orientations` (one call for all orientations), and
 
     .. math::
         \mathbf{y} = W_o \, \mathrm{concat}_h \sum_o \mathrm{RMSNorm}_h\bigl(y^{(o)}_h\bigr).
@@ -57,8 +57,10 @@ class PLSTM2D(torch.nn.Module):
         mode (str, optional): ``"P"`` or ``"D"``. (default: :obj:`"P"`)
         orientations (int, optional): Number of orientations (1, 2 or 4): bit 0
             flips :math:`x`, bit 1 flips :math:`y`. (default: :obj:`4`)
-        chunk_size (int, optional): Chunk side of the grid kernel; :obj:`None` lets
-            :func:`~plstm_geometric.ops.grid.plstm_2d` choose. (default: :obj:`None`)
+        form (str, optional): Form of the grid kernel (``"auto"``, ``"dense"``,
+            ``"wavefront"``, ``"chunkwise"``), see :func:`~plstm_geometric.ops.grid.plstm_2d`.
+            (default: :obj:`"auto"`)
+        chunk_size (int, optional): Chunk side of the chunkwise form. (default: :obj:`None`)
 
     Shapes:
         - **input:** :math:`(B, X, Y, F_{in})`
@@ -67,7 +69,7 @@ class PLSTM2D(torch.nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int | None = None, heads: int = 4,
                  head_dim: int | None = None, mode: str = "P", orientations: int = 4,
-                 chunk_size: int | None = None) -> None:
+                 chunk_size: int | None = None, form: str = "auto") -> None:
         super().__init__()
         if mode not in ("P", "D"):
             raise ValueError(f"'mode' must be 'P' or 'D', got {mode!r}")
@@ -85,6 +87,7 @@ class PLSTM2D(torch.nn.Module):
         self.mode = mode
         self.orientations = orientations
         self.chunk_size = chunk_size
+        self.form = form
         self.gate_names = _P_GATES if mode == "P" else _D_GATES
 
         self.qkv = Linear(in_channels, 3 * heads * head_dim)
@@ -131,20 +134,13 @@ class PLSTM2D(torch.nn.Module):
         q = q * K ** -0.5
         raw = self.gates(x).view(B, X, Y, len(self.gate_names), O, H)
 
-        def flips(o: int) -> list[int]:
-            return [d for d, bit in ((1, 1), (2, 2)) if o & bit]
-
-        # All orientations run as one batch: flip each into the canonical direction.
-        def stack(t: Tensor, per_orientation: bool) -> Tensor:
-            return torch.cat([(t[..., o, :] if per_orientation else t).flip(flips(o))
-                              for o in range(O)])
-
-        # Gates are elementwise in the pre-activations, so one flip of those serves all nine
-        # (P-mode reuses o*S, o*T and M in several gates).
-        out = plstm_2d(stack(q, False), stack(k, False), stack(v, False),
-                       *self._grid_gates(stack(raw, True)), chunk_size=self.chunk_size)
-        out = self.norm(out)
-        out = sum(o_out.flip(flips(o)) for o, o_out in enumerate(out.split(B)))
+        flips = [(bool(o & 1), bool(o & 2)) for o in range(O)]
+        # One kernel call for all orientations; gates [B, O, X, Y, H] (a gate projection per
+        # orientation), each still indexed by the node that owns it.
+        gates = [None if g is None else g.movedim(3, 1) for g in self._grid_gates(raw)]
+        out = plstm_2d_orientations(q, k, v, *gates, flips=flips, chunk_size=self.chunk_size,
+                                    form=self.form)
+        out = self.norm(out).sum(1)
         return self.out(out.reshape(B, X, Y, H * K).to(x.dtype))
 
     def __repr__(self) -> str:

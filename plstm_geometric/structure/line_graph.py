@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .levels import csr, expand_ranges
+from ._index import csr, expand_ranges
 
 
 def line_graph(dag_edge_index: Tensor, num_nodes: int) -> Tensor:

@@ -5,17 +5,10 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import lexsort
 
 from .levels import topological_levels
 from .validate import where
-
-
-def lexsort(*keys: Tensor) -> Tensor:
-    """Permutation sorting by ``keys[0]``, ties broken by ``keys[1]``, and so on."""
-    perm = torch.argsort(keys[-1], stable=True)
-    for key in reversed(keys[:-1]):
-        perm = perm[torch.argsort(key[perm], stable=True)]
-    return perm
 
 
 def orient(edge_index: Tensor, num_nodes: int, *, node_order: Optional[Tensor] = None,
@@ -72,5 +65,5 @@ def orient(edge_index: Tensor, num_nodes: int, *, node_order: Optional[Tensor] =
         topological_levels(torch.stack([tail, head]), num_nodes, what="directed input graph",
                            batch=batch)
     graph = batch[tail] if batch is not None else torch.zeros_like(tail)
-    perm = lexsort(graph, rank[tail], rank[head])
+    perm = lexsort([rank[head], rank[tail], graph])  # PyG: the last key sorts first
     return torch.stack([tail[perm], head[perm]]), edge_id[perm]

@@ -18,19 +18,9 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import lexsort
 
-from .levels import exclusive_cumsum
-from .orient import lexsort
-
-
-def local_ids(group: Tensor, key: Tensor, num_groups: int) -> tuple[Tensor, Tensor]:
-    """Rank of every element within its group (ordered by ``key``) and the group sizes."""
-    perm = lexsort(group, key)
-    count = torch.bincount(group, minlength=num_groups)
-    start = exclusive_cumsum(count)
-    local = torch.empty_like(group)
-    local[perm] = torch.arange(group.numel(), device=group.device) - start[group[perm]]
-    return local, count
+from ._index import local_ids
 
 
 def greedy_multitree(line_index: Tensor, edge_level: Tensor, edge_graph: Tensor) -> Tensor:
@@ -46,26 +36,37 @@ def greedy_multitree(line_index: Tensor, edge_level: Tensor, edge_graph: Tensor)
     keep = torch.ones(num_line, dtype=torch.bool, device=device)
     if num_line == 0:
         return keep
+    # Only graphs where some line node has two or more predecessors can lose a line edge (the
+    # first predecessor is always kept), so paths and trees skip the level loop and its bitsets.
     src, dst = line_index[0], line_index[1]
+    num_graphs = int(edge_graph.max()) + 1
+    merges = torch.zeros(num_graphs, dtype=torch.bool, device=device)
+    merges[edge_graph[dst[torch.bincount(dst, minlength=num_edges)[dst] > 1]]] = True
+    if not bool(merges.any()):
+        return keep
+    line_ids = torch.nonzero(merges[edge_graph[dst]]).view(-1)
+    src, dst = src[line_ids], dst[line_ids]
     rows = torch.arange(num_edges, device=device)
-    local, count = local_ids(edge_graph, rows, int(edge_graph.max()) + 1)
-    words = (int(count.max()) + 63) // 64
+    local, count = local_ids(edge_graph, rows, num_graphs)
+    words = (int(count[merges].max()) + 63) // 64
     self_bit = torch.zeros(num_edges, words, dtype=torch.long, device=device)
-    self_bit[rows, local // 64] = torch.bitwise_left_shift(torch.ones_like(local), local % 64)
+    inside = merges[edge_graph]
+    self_bit[rows[inside], local[inside] // 64] = torch.bitwise_left_shift(
+        torch.ones_like(local[inside]), local[inside] % 64)
     ancestors = torch.zeros_like(self_bit)
 
     # Slot j of a line edge: its predecessor's position among dst's predecessors in (level, row).
-    order = lexsort(dst, edge_level[src], src)
+    order = lexsort([src, edge_level[src], dst])  # PyG: the last key sorts first
     slot = torch.empty_like(src)
-    slot[order] = local_ids(dst[order], torch.arange(num_line, device=device), num_edges)[0]
-    step = lexsort(edge_level[dst], slot)
+    slot[order] = local_ids(dst[order], torch.arange(src.numel(), device=device), num_edges)[0]
+    step = lexsort([slot, edge_level[dst]])
     bounds = torch.unique_consecutive(edge_level[dst][step] * (int(slot.max()) + 1) + slot[step],
                                       return_counts=True)[1].tolist()
     for chunk in torch.split(step, bounds):
         p, c = src[chunk], dst[chunk]
         reach = ancestors[p] | self_bit[p]
         ok = ~(reach & ancestors[c]).any(dim=1)
-        keep[chunk] = ok
+        keep[line_ids[chunk]] = ok
         ancestors[c[ok]] |= reach[ok]
     return keep
 

@@ -60,6 +60,21 @@ def check_batch(batch: Optional[Tensor], num_nodes: int) -> Optional[Tensor]:
     return batch
 
 
+def check_edges_in_graphs(index: Tensor, batch: Optional[Tensor], name: str) -> None:
+    """Every column of ``index`` must join two nodes of one graph: the per-graph kernels (dense
+    form, pruning) would otherwise silently compute a different structure than the edge list."""
+    if batch is None or index.numel() == 0:
+        return
+    graph = batch[index]
+    crossing = graph[0] != graph[1]
+    if bool(crossing.any()):
+        col = int(crossing.nonzero()[0])
+        (u, v), (gu, gv) = index[:, col].tolist(), graph[:, col].tolist()
+        raise ValueError(f"{name} column {col} joins node {u} of graph {gu} and node {v} of graph "
+                         f"{gv} ({int(crossing.sum())} such column(s)); an edge must stay inside "
+                         "one graph of the batch")
+
+
 def check_node_order(node_order: Optional[Tensor], num_nodes: int, batch: Optional[Tensor],
                      ties: bool = True) -> Optional[Tensor]:
     """A rank per node with no ties inside a graph (ties would leave edges unorientable).

@@ -6,26 +6,29 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from torch_geometric.transforms import Compose
 
-from ..data.datasets import TU, GraphTask
+from ..datasets.tu import TU
+from .tasks import GraphTask
 
 MODELS = ("plstm", "gin", "gine")
 
 
 def check_model(name: str) -> str:
     if name not in MODELS:
-        raise SystemExit(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
     return name
 
 
-def resolve_orientation(orientation: Optional[str], dataset: str) -> str:
-    """``"smiles"`` (canonical-SMILES atom order) for molecules, ``"index"`` otherwise (TU)."""
-    has_smiles = dataset not in TU
+def resolve_orientation(orientation: Optional[str], dataset: str,
+                        has_smiles: Optional[bool] = None) -> str:
+    """``"smiles"`` (canonical-SMILES atom order) for molecules, ``"index"`` otherwise (TU).
+    ``has_smiles`` overrides the lookup by ``dataset`` name (a user's CSV file)."""
+    has_smiles = dataset not in TU if has_smiles is None else has_smiles
     if orientation is None:
         return "smiles" if has_smiles else "index"
     if orientation not in ("smiles", "index"):
-        raise SystemExit(f"unknown orientation {orientation!r}; valid: smiles, index")
+        raise ValueError(f"unknown orientation {orientation!r}; valid: smiles, index")
     if orientation == "smiles" and not has_smiles:
-        raise SystemExit(f"--orientation smiles needs molecules with SMILES; {dataset} has none")
+        raise ValueError(f"--orientation smiles needs molecules with SMILES; {dataset} has none")
     return orientation
 
 
@@ -38,7 +41,7 @@ def structure_transform(model: str, orientation: str, line_dag: str = "cached") 
     if model != "plstm":
         return None
     if line_dag not in ("cached", "on-the-fly"):
-        raise SystemExit(f"unknown --line-dag {line_dag!r}; valid: cached, on-the-fly")
+        raise ValueError(f"unknown --line-dag {line_dag!r}; valid: cached, on-the-fly")
     from ..transforms import AddLineDAG
     from ..transforms.node_order import CanonicalSmilesOrder
 

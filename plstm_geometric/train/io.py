@@ -9,6 +9,10 @@ from typing import Any, Dict, List
 
 import torch
 
+# Version of the best.pt layout (keys written by train.loop.checkpoint_metadata); readers refuse
+# other versions with a clear message instead of failing on a missing key.
+CHECKPOINT_FORMAT = 1
+
 
 def _atomic(path: str, write) -> None:
     folder = os.path.dirname(os.path.abspath(path))

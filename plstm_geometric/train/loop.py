@@ -16,19 +16,21 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.loader import DataLoader
 
-from ..data.datasets import DEFAULT_DATASET, GraphTask, check_name, load_task
+from ..datasets.molecule_csv import file_hash
 from . import io
 from .distributed import DistInfo, GlobalBatchSampler, all_reduce_sum, gather_objects, init_distributed
 from .factory import (build_model, check_model, model_kwargs, resolve_orientation,
                       structure_transform)
 from .metrics import compute_metrics
 from .results import plot_curves, summarise
+from .tasks import DEFAULT_DATASET, GraphTask, check_name, load_config_task
 
 # Hyper-parameters that define a run; --resume refuses an output folder made with others.
 _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "warmup",
              "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
-             "orientation", "limit", "plstm_norm", "out_gate", "qk_norm", "plstm_init",
-             "prior_bias")
+             "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
+             "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
+             "qk_norm", "plstm_init", "prior_bias")
 
 
 @dataclass
@@ -36,6 +38,16 @@ class TrainConfig:
     """Everything ``plstm-geometric train`` takes; see ``plstm-geometric train --help``."""
 
     dataset: str = DEFAULT_DATASET
+    # A user's CSV file instead of a named dataset (see load_csv_task); the CSV options stay
+    # None for named datasets, so older run folders still resume.
+    data_path: Optional[str] = None
+    smiles_column: Optional[str] = None
+    target_columns: Optional[List[str]] = None
+    task_type: Optional[str] = None
+    split: Optional[str] = None
+    split_sizes: Optional[List[float]] = None
+    split_column: Optional[str] = None
+    data_hash: Optional[str] = None
     model: str = "plstm"
     root: str = "data"
     out: Optional[str] = None
@@ -78,9 +90,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name not in ("cpu", "cuda"):
-        raise SystemExit(f"unknown device {name!r}; valid: auto, cpu, cuda")
+        raise ValueError(f"unknown device {name!r}; valid: auto, cpu, cuda")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda, but torch sees no CUDA GPU")
+        raise ValueError("--device cuda, but torch sees no CUDA GPU")
     return torch.device(name)
 
 
@@ -151,14 +163,18 @@ class Objective:
     @classmethod
     def fit(cls, task: GraphTask, train_set) -> "Objective":
         # InMemoryDataset subsets collate the labels of their graphs in one go.
-        y = train_set.y.float()
-        y = y.view(-1) if task.task == "multiclass" else y.view(len(train_set), -1)
-        if task.task == "regression":
-            return cls(task.task, y.mean(0), y.std(0).clamp_min(1e-6))
+        y = (train_set.y if hasattr(train_set, "y") else torch.cat([d.y for d in train_set])).float()
         if task.task == "binary":  # positive rate per task over the labelled graphs
-            return cls(task.task, prior=torch.nanmean(y, 0))
-        counts = torch.bincount(y.long(), minlength=task.num_outputs).float()
-        return cls(task.task, prior=counts / counts.sum())
+            return cls(task.task, prior=torch.nanmean(y.view(len(train_set), -1), 0))
+        if task.task == "multiclass":
+            counts = torch.bincount(y.view(-1).long(), minlength=task.num_outputs).float()
+            return cls(task.task, prior=counts / counts.sum())
+        # Per target over its labelled graphs (NaN = missing); a target with one label keeps
+        # unit scale.
+        labelled = [y[~y[:, t].isnan(), t] for t in range(y.size(1))]
+        mean = torch.stack([v.mean() for v in labelled])
+        std = torch.stack([v.std() if v.numel() > 1 else torch.tensor(1.0) for v in labelled])
+        return cls(task.task, mean, std.clamp_min(1e-6))
 
     def output_bias(self) -> Optional[torch.Tensor]:
         """The output-layer bias at which a model with zero output weights predicts the training
@@ -213,20 +229,33 @@ def _autocast(device: torch.device):
 
 
 def train_epoch(model, loader, optimizer, scheduler, objective: Objective, device, clip: float,
-                info: DistInfo, bar=None) -> float:
+                info: DistInfo, bar=None, epoch: int = 1) -> float:
     """One pass over ``loader``; returns the mean loss per label over all processes.
 
     Each process weights its summed loss by ``world_size / global label count`` so that DDP's
     gradient average equals the gradient of the global batch mean, also when processes hold
-    different numbers of labels."""
+    different numbers of labels.
+
+    Raises:
+        FloatingPointError: when the loss of a step is NaN or infinite on any process, before
+            that step updates the weights (naming ``epoch`` and the step).
+    """
     model.train()
     total = torch.zeros(2, dtype=torch.float64)
-    for batch in loader:
+    for step, batch in enumerate(loader, 1):
         batch = batch.to(device)
         with _autocast(device):
             out = model(batch)
         loss_sum, count = objective.loss_sum(out.float(), batch.y)
-        global_count = all_reduce_sum(torch.tensor([float(count)]), info).item()
+        # The flag travels with the label count, so every process stops at the same step.
+        finite = bool(torch.isfinite(loss_sum.detach()))
+        global_count, non_finite = all_reduce_sum(
+            torch.tensor([float(count), float(not finite)]), info).tolist()
+        if non_finite:
+            raise FloatingPointError(
+                f"non-finite training loss at epoch {epoch}, step {step} (of {len(loader)})"
+                + ("" if finite else f": {loss_sum.item()}") + "; lower the learning rate, "
+                "or check the inputs and labels of that batch for NaN / inf")
         loss = loss_sum * info.world_size / max(global_count, 1.0)
         optimizer_step(model, loss, optimizer, scheduler, clip)
         loss_value = loss_sum.item()
@@ -257,7 +286,31 @@ def evaluate(model, dataset, index: torch.Tensor, objective: Objective, task: Gr
     pred, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     if task.task != "multiclass":
         y = y.view(pred.shape)
-    return compute_metrics(task.task, y, pred, task.ogb_name)
+    return compute_metrics(task.task, y, pred, task.ogb_name, task.target_names)
+
+
+def _resolve_csv_options(cfg: TrainConfig) -> None:
+    """Defaults of the CSV options (as chemprop's), the file stem as the dataset name and the
+    file's hash (``--resume`` refuses an edited file)."""
+    cfg.smiles_column = cfg.smiles_column or "smiles"
+    cfg.task_type = cfg.task_type or "regression"
+    cfg.split = cfg.split or "scaffold"
+    cfg.split_sizes = list(cfg.split_sizes or (0.8, 0.1, 0.1))
+    cfg.dataset = osp.splitext(osp.basename(cfg.data_path))[0]
+    cfg.data_hash = file_hash(cfg.data_path) if osp.exists(cfg.data_path) else None
+
+
+def checkpoint_metadata(cfg: TrainConfig, task: GraphTask) -> dict:
+    """What a ``best.pt`` carries besides the weights so that
+    :func:`plstm_geometric.load_checkpoint` predicts from SMILES with nothing else: the format
+    and library versions, the task, target names, featurisation and structure options."""
+    from .. import __version__
+
+    return {"format": io.CHECKPOINT_FORMAT, "version": __version__, "task": task.task,
+            "target_names": task.target_names or [f"{task.name}_{i}" for i in range(task.num_outputs)],
+            "featurisation": "ogb" if task.ogb_features and task.task != "multiclass" else None,
+            "smiles_column": cfg.smiles_column or "smiles", "orientation": cfg.orientation,
+            "line_dag": cfg.line_dag}
 
 
 def _run_name(seed: int, fold: int, num_folds: int) -> str:
@@ -309,7 +362,7 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
         with tqdm(total=len(sampler), desc=f"epoch {epoch}", unit="batch", leave=False,
                   disable=not show) as bar:
             loss = train_epoch(ddp_model, loader, optimizer, scheduler, objective, device,
-                               cfg.clip, info, bar)
+                               cfg.clip, info, bar, epoch)
         seconds = time.perf_counter() - tic
         row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": loss,
                "epoch_seconds": seconds}
@@ -328,8 +381,8 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
             if improved:
                 io.save_torch({"model": model.state_dict(), "model_name": cfg.model,
                                "model_kwargs": kwargs, "objective": objective.state(),
-                               "config": asdict(cfg), "fold": fold, "seed": seed, "epoch": epoch},
-                              best_path)
+                               "config": asdict(cfg), "fold": fold, "seed": seed, "epoch": epoch,
+                               **checkpoint_metadata(cfg, task)}, best_path)
             io.save_csv(history, osp.join(run_dir, "metrics.csv"))
             io.save_json(history, osp.join(run_dir, "metrics.json"))
         rngs = gather_objects(rng_state(), info)
@@ -360,37 +413,47 @@ def run(cfg: TrainConfig) -> dict:
     Returns:
         The summary: per-run results and mean ± std of every metric.
     """
-    cfg.dataset = check_name(cfg.dataset)
+    if cfg.data_path:
+        _resolve_csv_options(cfg)
+    else:
+        cfg.dataset = check_name(cfg.dataset)
     check_model(cfg.model)
     device = resolve_device(cfg.device)
     info = init_distributed(device.type)
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
-    cfg.orientation = resolve_orientation(cfg.orientation, cfg.dataset)
+    cfg.orientation = resolve_orientation(cfg.orientation, cfg.dataset,
+                                          has_smiles=True if cfg.data_path else None)
     out = cfg.out_dir
     config_path = osp.join(out, "config.json")
     if info.is_main:
         if osp.exists(config_path):
             old = io.load_json(config_path)
             if not cfg.resume:
-                raise SystemExit(f"{out} already holds a run; pass --resume to continue it or "
-                                 f"choose another --out")
+                raise FileExistsError(f"{out} already holds a run; pass --resume to continue it "
+                                      f"or choose another --out")
             # A setting added after the folder was made compares as its default.
             fields = TrainConfig.__dataclass_fields__
             diff = [k for k in _IDENTITY if old.get(k, fields[k].default) != getattr(cfg, k)]
             if diff:
-                raise SystemExit(f"--resume: {out} was made with other settings: " + ", ".join(
+                raise ValueError(f"--resume: {out} was made with other settings: " + ", ".join(
                     f"{k}={old.get(k, fields[k].default)!r} (now {getattr(cfg, k)!r})" for k in diff))
     # Rank 0 builds the dataset caches first; the others then read them.
     if not info.is_main:
         info.barrier()
-    task = load_task(cfg.dataset, cfg.root,
-                     structure_transform(cfg.model, cfg.orientation, cfg.line_dag),
-                     download=cfg.download, log=cfg.progress and info.is_main)
+    task = load_config_task(asdict(cfg), cfg.root,
+                            structure_transform(cfg.model, cfg.orientation, cfg.line_dag),
+                            download=cfg.download, log=cfg.progress and info.is_main)
     if info.is_main:
         info.barrier()
         io.save_json(asdict(cfg), config_path)
+        if task.skipped:
+            print(task.skipped)
+        if task.rows is not None:  # which file rows each split holds, as chemprop's splits.json
+            io.save_json([{k: task.rows[v[:cfg.limit] if cfg.limit else v].tolist()
+                           for k, v in fold.items()} for fold in task.folds],
+                         osp.join(out, "splits.json"))
     kwargs = model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
                           cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
                           out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init)

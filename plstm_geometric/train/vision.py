@@ -77,7 +77,7 @@ class ArrowConfig:
 
 def check_vision_model(name: str) -> str:
     if name not in VISION_MODELS:
-        raise SystemExit(f"unknown model {name!r} for arrow-pointing; valid: "
+        raise ValueError(f"unknown model {name!r} for arrow-pointing; valid: "
                          f"{', '.join(VISION_MODELS)}")
     return name
 
@@ -144,7 +144,7 @@ def train_vision(name: str, seed: int, cfg: ArrowConfig, train: ImageSet,
     images, labels = train
     per_pass = len(labels) // cfg.batch_size
     if per_pass == 0:
-        raise SystemExit(f"--train-samples {len(labels)} is smaller than --batch-size {cfg.batch_size}")
+        raise ValueError(f"--train-samples {len(labels)} is smaller than --batch-size {cfg.batch_size}")
     order = torch.Generator().manual_seed(seed)
     running = float("nan")
     start = time.perf_counter()

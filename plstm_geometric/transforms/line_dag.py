@@ -8,10 +8,11 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
+from torch_geometric.utils import cumsum
 
+from ..data.line_dag_data import LineDAGData
 from ..structure import LineDAG
-from ..structure.data import LineDAGData
-from ..structure.levels import exclusive_cumsum
+from ..structure.spec import LineDAGSpec
 from ..structure.validate import check_index, check_node_order
 
 DIRECTIONS = {"forward": False, "reverse": True}
@@ -23,14 +24,19 @@ CHUNK_EDGES = 32768
 
 
 class AddLineDAG(BaseTransform):
-    """Adds the line DAGs a pLSTM model needs (modes × directions) to a graph.
+    """Adds the line DAGs a pLSTM model needs (one per
+    :class:`~plstm_geometric.structure.LineDAGSpec`, by default modes × directions) to a graph.
 
-    Returns a :class:`~plstm_geometric.structure.data.LineDAGData` holding every attribute of the
+    Returns a :class:`~plstm_geometric.data.LineDAGData` holding every attribute of the
     input plus the structures; pass it (or its batch) as ``line_dag`` to
     :class:`~plstm_geometric.nn.PLSTMConv` / :class:`~plstm_geometric.nn.PLSTMBlock`.
 
     Run it as the *last* transform: a later transform that adds, removes or reorders edges would
     leave the stored edge ids pointing at the wrong columns.
+
+    The ``repr`` names every spec and the node-order attribute; dataset caches key their
+    folder by it (:func:`~plstm_geometric.data.transform_key`), so two configurations never
+    share a cache.
 
     Args:
         modes: any of ``"P"``, ``"D"``.
@@ -38,28 +44,39 @@ class AddLineDAG(BaseTransform):
         node_order_attr: name of an optional ``[N]`` rank attribute used for orientation
             (e.g. RDKit canonical atom order); the node index is used when the graph lacks it.
         drop_self_loops: drop self-loops instead of raising.
+        specs: the structures to add, instead of ``modes`` × ``directions`` with
+            ``drop_self_loops`` (which then must keep their defaults).
     """
 
     def __init__(self, modes: Sequence[str] = ("P", "D"),
                  directions: Sequence[str] = ("forward", "reverse"),
                  node_order_attr: Optional[str] = "node_order",
-                 drop_self_loops: bool = False) -> None:
-        bad = [d for d in directions if d not in DIRECTIONS]
+                 drop_self_loops: bool = False, *,
+                 specs: Optional[Sequence[LineDAGSpec]] = None) -> None:
+        if specs is None:
+            bad = [d for d in directions if d not in DIRECTIONS]
+            if bad:
+                raise ValueError(f"directions must be among {list(DIRECTIONS)}, got {bad}")
+            bad = [m for m in modes if m not in ("P", "D")]
+            if bad:
+                raise ValueError(f"modes must be among ['P', 'D'], got {bad}")
+            specs = [LineDAGSpec(mode, DIRECTIONS[direction], drop_self_loops=drop_self_loops)
+                     for direction in directions for mode in modes]
+        elif (tuple(modes), tuple(directions), drop_self_loops) != (
+                ("P", "D"), ("forward", "reverse"), False):
+            raise ValueError("pass either specs= or modes=/directions=/drop_self_loops=, not both")
+        bad = [s for s in specs if not isinstance(s, LineDAGSpec)]
         if bad:
-            raise ValueError(f"directions must be among {list(DIRECTIONS)}, got {bad}")
-        bad = [m for m in modes if m not in ("P", "D")]
-        if bad:
-            raise ValueError(f"modes must be among ['P', 'D'], got {bad}")
-        self.modes = tuple(modes)
-        self.directions = tuple(directions)
+            raise ValueError(f"specs must be LineDAGSpec objects, got {bad}")
+        if len(set(specs)) != len(specs):
+            raise ValueError(f"specs has duplicates: {list(specs)}")
+        self.specs = tuple(specs)
         self.node_order_attr = node_order_attr
-        self.drop_self_loops = drop_self_loops
 
     def forward(self, data: Data) -> LineDAGData:
         out = self._output(data)
-        for line_dag in self._line_dags(lambda reverse: LineDAG.from_graph(
-                data.edge_index, data.num_nodes, reverse=reverse, node_order=self._order(data),
-                drop_self_loops=self.drop_self_loops)):
+        for line_dag in self._line_dags(lambda full: LineDAG.from_graph(
+                data.edge_index, data.num_nodes, full, node_order=self._order(data))):
             out.set_line_dag(line_dag)
         return out
 
@@ -97,9 +114,8 @@ class AddLineDAG(BaseTransform):
         edge_index, batch, order, edge_counts = self._collate(chunk)
         # Shallow copies, as BaseTransform.__call__ makes: the caller's graphs stay unchanged.
         outs = [self._output(copy.copy(data)) for data in chunk]
-        for line_dag in self._line_dags(lambda reverse: LineDAG.from_graph(
-                edge_index, batch.numel(), reverse=reverse, node_order=order,
-                drop_self_loops=self.drop_self_loops, batch=batch)):
+        for line_dag in self._line_dags(lambda full: LineDAG.from_graph(
+                edge_index, batch.numel(), full, node_order=order, batch=batch)):
             for out, part in zip(outs, line_dag.unbatch(edge_counts)):
                 out.set_line_dag(part)
         return outs
@@ -121,8 +137,7 @@ class AddLineDAG(BaseTransform):
         bound = torch.repeat_interleave(num_nodes, edge_counts)
         if bool(((local < 0) | (local >= bound)).any()):
             raise ValueError("edge_index refers to a node outside its graph")
-        start = exclusive_cumsum(num_nodes)
-        edge_index = local + torch.repeat_interleave(start, edge_counts)
+        edge_index = local + torch.repeat_interleave(cumsum(num_nodes)[:-1], edge_counts)
         batch = torch.repeat_interleave(torch.arange(len(chunk)), num_nodes)
         order = None
         if any(o is not None for o in orders):
@@ -145,13 +160,15 @@ class AddLineDAG(BaseTransform):
         if chunk:
             yield start, chunk
 
-    def _line_dags(self, build_full: Callable[[bool], LineDAG]) -> Iterator[LineDAG]:
-        """The configured structures. ``build_full(reverse)`` builds the full (P-mode) line DAG
-        of a direction once; D-mode prunes it instead of orienting and levelling again."""
-        for direction in self.directions:
-            full = build_full(DIRECTIONS[direction])
-            for mode in self.modes:
-                yield full if mode == "P" else full.pruned("greedy")
+    def _line_dags(self, build_full: Callable[[LineDAGSpec], LineDAG]) -> Iterator[LineDAG]:
+        """The configured structures. ``build_full(spec)`` builds the full (P-mode, unpruned)
+        line DAG of an orientation once; pruned specs derive from it instead of orienting and
+        levelling again."""
+        fulls: dict[LineDAGSpec, LineDAG] = {}
+        for spec in self.specs:
+            if spec.unpruned not in fulls:
+                fulls[spec.unpruned] = build_full(spec.unpruned)
+            yield fulls[spec.unpruned].derive(spec)
 
     def _order(self, data: Data) -> Optional[Tensor]:
         return getattr(data, self.node_order_attr, None) if self.node_order_attr else None
@@ -161,5 +178,5 @@ class AddLineDAG(BaseTransform):
         return data if isinstance(data, LineDAGData) else LineDAGData.from_dict(data.to_dict())
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(modes={list(self.modes)}, "
-                f"directions={list(self.directions)}, node_order_attr={self.node_order_attr!r})")
+        return (f"{self.__class__.__name__}(node_order_attr={self.node_order_attr!r}, "
+                f"specs={list(self.specs)})")

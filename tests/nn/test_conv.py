@@ -117,7 +117,7 @@ def test_bad_input():
         conv(x, ei)
     with pytest.raises(ValueError, match="edge_dim=None"):
         PLSTMConv(4, 4)(x, ei, torch.randn(4, 2))
-    with pytest.raises(ValueError, match="D-mode"):
+    with pytest.raises(ValueError, match="built with LineDAGSpec\\(mode='D'"):
         PLSTMConv(4, 4)(x, ei, line_dag=LineDAG.from_graph(ei, 3, mode="D"))
     with pytest.raises(ValueError, match="mode"):
         PLSTMConv(4, 4, mode="Q")

@@ -1,8 +1,9 @@
 import pytest
 import torch
-from helpers import grid_graph, kernel_inputs, random_graph
+from helpers import grid_graph, kernel_inputs, path_graph, random_graph
 
 from plstm_geometric.ops import plstm_dag, plstm_dag_reference
+from plstm_geometric.ops.dag import choose_form
 from plstm_geometric.structure import LineDAG
 
 
@@ -13,11 +14,8 @@ def random_case(seed: int, mode: str):
     return ld, kernel_inputs(n, ld.num_edges, ld.num_line_edges, seed=seed)
 
 
-@pytest.mark.parametrize("form", ["dense", "state"])
-@pytest.mark.parametrize("mode", ["P", "D"])
-@pytest.mark.parametrize("seed", range(12))
-def test_forms_equal_reference(seed, mode, form):
-    ld, inputs = random_case(seed, mode)
+def assert_equals_reference(ld, inputs, form):
+    """Outputs and gradients (an unused input's counts as zero) equal the oracle's to 1e-12."""
     inputs = [t.requires_grad_() for t in inputs]
     ref = plstm_dag_reference(*inputs, ld)
     out = plstm_dag(*inputs, ld, form=form)
@@ -30,6 +28,13 @@ def test_forms_equal_reference(seed, mode, form):
             zero = torch.zeros_like(x)
             torch.testing.assert_close(zero if a is None else a, zero if b is None else b,
                                        atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("form", ["dense", "state"])
+@pytest.mark.parametrize("mode", ["P", "D"])
+@pytest.mark.parametrize("seed", range(12))
+def test_forms_equal_reference(seed, mode, form):
+    assert_equals_reference(*random_case(seed, mode), form)
 
 
 @pytest.mark.parametrize("form", ["dense", "state"])
@@ -102,3 +107,60 @@ def test_shape_errors_are_specific():
         plstm_dag(*inputs, ld)
     with pytest.raises(ValueError, match="form"):
         plstm_dag(*kernel_inputs(4, ld.num_edges, ld.num_line_edges), ld, form="fast")
+
+
+def chain_case(lengths, mode="P", reverse=False, seed=0):
+    """A batch of paths (each ``n`` nodes), plus a star whose line DAG is edges without links."""
+    parts = [path_graph(n) for n in lengths] + [torch.tensor([[0, 0, 0], [1, 2, 3]])]
+    sizes = list(lengths) + [4]
+    offs = torch.tensor([0] + sizes).cumsum(0)
+    batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    ei = torch.cat([g + o for g, o in zip(parts, offs)], 1)
+    ld = LineDAG.from_graph(ei, sum(sizes), mode=mode, reverse=reverse, batch=batch)
+    return ld, kernel_inputs(sum(sizes), ld.num_edges, ld.num_line_edges, seed=seed)
+
+
+@pytest.mark.parametrize("mode,reverse", [("P", False), ("D", True)])
+@pytest.mark.parametrize("lengths", [[2], [9], [5, 7, 6], [70, 1, 66]])
+def test_chain_form_equals_reference(lengths, mode, reverse):
+    """plstm_1d's chunks (64) are crossed by the long paths; gradients included."""
+    assert_equals_reference(*chain_case(lengths, mode, reverse), "chain")
+
+
+def test_chain_form_gradcheck_and_auto_choice():
+    ld, inputs = chain_case([6, 4])
+    inputs = [t.requires_grad_() for t in inputs]
+    assert torch.autograd.gradcheck(lambda *a: plstm_dag(*a, ld, form="chain"), inputs)
+    long_path = LineDAG.from_graph(path_graph(400), 400)
+    assert choose_form(long_path) == "chain"
+    grid = LineDAG.from_graph(grid_graph(20, 20), 400)
+    assert choose_form(grid) == "state"
+    assert choose_form(ld) == "dense"
+    with pytest.raises(ValueError, match="form='chain' needs"):
+        plstm_dag(*kernel_inputs(400, grid.num_edges, grid.num_line_edges), grid, form="chain")
+
+
+@pytest.mark.parametrize("form", ["dense", "state", "chain"])
+def test_forms_on_the_test_device_equal_reference(device, form):
+    """Every form on ``PLSTM_TEST_DEVICE`` (CUDA in experiments/gpu_check.sh) against the CPU oracle."""
+    if form == "chain":
+        ld, inputs = chain_case([70, 3, 12], mode="D")
+    else:
+        gen = torch.Generator().manual_seed(4)
+        sizes = [6, 11, 1, 8]
+        graphs = [random_graph(n, 0.35, gen) for n in sizes]
+        offs = torch.tensor([0] + sizes).cumsum(0)
+        batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+        ld = LineDAG.from_graph(torch.cat([g + o for g, o in zip(graphs, offs)], 1), sum(sizes),
+                                batch=batch)
+        inputs = kernel_inputs(sum(sizes), ld.num_edges, ld.num_line_edges, seed=3)
+    inputs = [t.requires_grad_() for t in inputs]
+    ref = plstm_dag_reference(*inputs, ld)
+    on_device = [t.detach().to(device).requires_grad_() for t in inputs]
+    out = plstm_dag(*on_device, ld.to(device), form=form)
+    torch.testing.assert_close(out.cpu(), ref, atol=1e-10, rtol=0)
+    up = torch.randn_like(ref)
+    g_ref = torch.autograd.grad((ref * up).sum(), inputs)
+    g_out = torch.autograd.grad((out * up.to(device)).sum(), on_device)
+    for a, b in zip(g_out, g_ref):
+        torch.testing.assert_close(a.cpu(), b, atol=1e-10, rtol=0)

@@ -6,7 +6,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import Compose
 
 from plstm_geometric import AddLineDAG, LineDAG, LineDAGData
-from plstm_geometric.data.cache import apply_pre_transform
+from plstm_geometric.train.cache import apply_pre_transform
 
 
 def assert_same(want: list, got: list) -> None:

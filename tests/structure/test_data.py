@@ -4,8 +4,8 @@ from helpers import HIV_SMILES, molecule
 from torch_geometric.data import Batch, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
-from plstm_geometric import AddLineDAG, LineDAG, LineDAGData
-from plstm_geometric.structure.data import FIELDS, prefix
+from plstm_geometric import AddLineDAG, LineDAG, LineDAGData, LineDAGSpec
+from plstm_geometric.data.line_dag_data import FIELDS, prefix
 
 ogb = pytest.importorskip("ogb")
 
@@ -36,7 +36,7 @@ def test_to_data_list_round_trip(data_list):
         for mode in "PD":
             for reverse in (False, True):
                 for field in FIELDS:
-                    key = f"{prefix(mode, reverse)}_{field}"
+                    key = f"{prefix(LineDAGSpec(mode, reverse))}_{field}"
                     assert torch.equal(a[key], b[key])
 
 
@@ -68,7 +68,7 @@ def test_transform_uses_node_order_and_validates():
     out = AddLineDAG(modes=["P"], directions=["forward"])(d)
     assert out.p_fwd_dag_edge_index.tolist() == [[2, 1], [1, 0]]
     assert not out.has_line_dag("D")
-    with pytest.raises(ValueError, match="no D-mode"):
+    with pytest.raises(ValueError, match=r"no line DAG for LineDAGSpec\(mode='D'"):
         out.line_dag("D")
     with pytest.raises(ValueError, match="directions"):
         AddLineDAG(directions=["sideways"])

@@ -7,12 +7,15 @@ import torch
 from torch import Tensor
 
 from ...structure import LineDAG
+from ..utils import call_in_recurrence_dtype
+from .chain import chain_layout, plstm_dag_chain
 from .dense import plstm_dag_dense
 from .reference import plstm_dag_reference
 from .state import plstm_dag_state
 
-Form = Literal["auto", "dense", "state"]
-FORMS: dict[str, Callable[..., Tensor]] = {"dense": plstm_dag_dense, "state": plstm_dag_state}
+Form = Literal["auto", "dense", "state", "chain"]
+FORMS: dict[str, Callable[..., Tensor]] = {"dense": plstm_dag_dense, "state": plstm_dag_state,
+                                          "chain": plstm_dag_chain}
 
 #: Graphs up to this many DAG edges run in the dense per-graph form under ``form="auto"``.
 #: Above it the E² matrices of the dense form cost more than the K·V cell states (measured in
@@ -46,7 +49,10 @@ def choose_form(line_dag: LineDAG) -> str:
             largest = line_dag.num_edges
         else:
             largest = int(torch.bincount(line_dag.batch[line_dag.tail]).max())
-        cached = "dense" if largest <= DENSE_MAX_EDGES else "state"
+        if largest <= DENSE_MAX_EDGES:
+            cached = "dense"
+        else:
+            cached = "chain" if chain_layout(line_dag) is not None else "state"
         line_dag.cache["auto_form"] = cached
     return cached
 
@@ -70,8 +76,10 @@ def plstm_dag(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transit
         direct: ``[N, H]``.
         line_dag: the structure (:class:`~plstm_geometric.structure.LineDAG`).
         form: ``"dense"`` (per-graph closed form, for small graphs), ``"state"`` (level loop
-            over cell states, memory O(E·H·K·V)) or ``"auto"`` (dense when every graph has at
-            most :data:`DENSE_MAX_EDGES` DAG edges).
+            over cell states, memory O(E·H·K·V)), ``"chain"`` (line DAGs made of chains, e.g.
+            paths: :func:`~plstm_geometric.ops.chain.plstm_1d`'s chunked scan) or ``"auto"``
+            (dense when every graph has at most :data:`DENSE_MAX_EDGES` DAG edges, else chain
+            where it applies, else state).
 
     Returns:
         ``[N, H, V]``.
@@ -80,14 +88,10 @@ def plstm_dag(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transit
     if form == "auto":
         form = choose_form(line_dag)
     if form not in FORMS:
-        raise ValueError(f"form must be 'auto', 'dense' or 'state', got {form!r}")
-    out_dtype = query.dtype
-    work = torch.float64 if out_dtype == torch.float64 else torch.float32
-    inputs = [t.to(work) for t in (query, key, value, source, transition, mark, direct)]
-    with torch.autocast(device_type=query.device.type, enabled=False):
-        out = FORMS[form](*inputs, line_dag)
-    return out.to(out_dtype)
+        raise ValueError(f"form must be 'auto', 'dense', 'state' or 'chain', got {form!r}")
+    return call_in_recurrence_dtype(FORMS[form], query, key, value, source, transition, mark,
+                                    direct, line_dag)
 
 
-__all__ = ["plstm_dag", "plstm_dag_reference", "plstm_dag_dense", "plstm_dag_state",
+__all__ = ["plstm_dag", "plstm_dag_reference", "plstm_dag_dense", "plstm_dag_state", "plstm_dag_chain",
            "DENSE_MAX_EDGES"]

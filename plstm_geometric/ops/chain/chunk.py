@@ -1,15 +1,19 @@
-r"""Log-depth chunkwise pLSTM on a 1D chain (SPEC §5, "1D")."""
+r"""Log-depth chunkwise pLSTM on a 1D chain (SPEC §5, "1D"): the public chain kernel."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from plstm_geometric.ops.grid._checks import check_1d, check_chunk_size, compute_dtype
+from plstm_geometric.ops.utils import (call_in_recurrence_dtype, check_chunk_size, check_gates,
+                                       check_qkv, next_pow2)
 
 
-def _next_pow2(n: int) -> int:
-    return 1 << max(n - 1, 0).bit_length()
+def check_1d(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transition: Tensor,
+             mark: Tensor, direct: Tensor) -> None:
+    check_qkv(query, key, value, "B, T")
+    check_gates(query.shape[:-1], (("source", source), ("transition", transition),
+                                   ("mark", mark), ("direct", direct)))
 
 
 def plstm_1d(
@@ -69,19 +73,15 @@ def plstm_1d(
     """
     check_1d(query, key, value, source, transition, mark, direct)
     check_chunk_size(chunk_size)
-    dtype = compute_dtype(query, key, value, source, transition, mark, direct)
-    with torch.autocast(device_type=query.device.type, enabled=False):
-        out = _plstm_1d(*(t.to(dtype) for t in
-                          (query, key, value, source, transition, mark, direct)),
-                        chunk_size=chunk_size)
-    return out.to(query.dtype)
+    return call_in_recurrence_dtype(_plstm_1d, query, key, value, source, transition, mark,
+                                    direct, chunk_size=chunk_size)
 
 
 def _plstm_1d(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transition: Tensor,
               mark: Tensor, direct: Tensor, chunk_size: int) -> Tensor:
     B, T, H, K = query.shape
     V = value.shape[-1]
-    c = min(chunk_size, _next_pow2(T))
+    c = min(chunk_size, next_pow2(T))
     pad = (-T) % c
     n = (T + pad) // c
 

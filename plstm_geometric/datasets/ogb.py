@@ -9,7 +9,7 @@ against three traps of OGB 1.3.6:
   we raise a clear error first;
 * a changed ``pre_transform`` silently reuses the old processed file: we never give OGB a
   ``pre_transform``; the structure stage lives in its own cache keyed by its configuration
-  (:class:`~plstm_geometric.data.cache.PreTransformedDataset`).
+  (:class:`~plstm_geometric.train.cache.PreTransformedDataset`).
 """
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Callable, Dict, List, Sequence, TypeVar
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 
-from .molecules import parse_smiles, scaffold_split, smiles_to_data
+from ..utils.smiles import parse_smiles, smiles_to_data
+from ..utils.split import scaffold_split
+from .files import open_dataset
 
 OGB_DATASETS = ("ogbg-molhiv", "ogbg-molpcba")
 
@@ -60,24 +62,6 @@ def missing_ogb_message(name: str, root: str) -> str:
             f"  {folder}/split/scaffold/{{train,valid,test}}.csv.gz\n  {folder}/RELEASE_v1.txt\n{how}")
 
 
-T = TypeVar("T")
-
-
-def open_dataset(present: bool, download: bool, missing: str, construct: Callable[[], T]) -> T:
-    """``construct()`` a dataset class that downloads when its files are absent.
-
-    Without ``download`` and with the files absent, or when the download fails (urllib errors
-    are ``OSError``: no network, DNS failure), exits with ``missing``: which files are expected
-    where and how to obtain them.
-    """
-    if not present and not download:
-        raise SystemExit(missing)
-    try:
-        return construct()
-    except OSError as err:
-        raise SystemExit(f"{missing}\n(download failed: {err})") from err
-
-
 def load_ogb(name: str, root: str, download: bool = True):
     """Loads an OGB graph property dataset with the guards described in the module docstring.
 
@@ -90,7 +74,7 @@ def load_ogb(name: str, root: str, download: bool = True):
 
     folder = ogb_folder(name, root)
     if osp.isdir(folder) and not osp.exists(osp.join(folder, "RELEASE_v1.txt")):
-        raise SystemExit(
+        raise FileNotFoundError(
             f"{folder} exists but has no RELEASE_v1.txt, so OGB would stop and ask on stdin "
             f"whether to delete it. Delete the folder to re-download, or rebuild it "
             f"(plstm-geometric prepare {name} ...).")
@@ -114,7 +98,7 @@ def write_ogb_mol_folder(
     ``RELEASE_v1.txt``) that :class:`PygGraphPropPredDataset` reads unchanged.
 
     Every molecule is kept: rows that current RDKit rejects only for valence reasons are
-    featurised leniently (see :mod:`plstm_geometric.data.molecules`). The folder is assembled in a
+    featurised leniently (see :mod:`plstm_geometric.utils.smiles`). The folder is assembled in a
     temporary sibling and moved into place, so an interrupted build leaves nothing half-written.
 
     Returns:
@@ -174,7 +158,7 @@ def build_ogbg_molhiv(csv: str, root: str, force: bool = False, progress: bool =
     """Builds ``<root>/ogbg_molhiv`` from MoleculeNet's ``HIV.csv`` without network access.
 
     Graphs come from :func:`ogb.utils.smiles2graph` in ``HIV.csv`` row order; the split is OGB's
-    scaffold procedure (:func:`~plstm_geometric.data.molecules.scaffold_split`). On the published
+    scaffold procedure (:func:`~plstm_geometric.utils.split.scaffold_split`). On the published
     ``HIV.csv`` this gives 41,127 graphs and a 32,901 / 4,113 / 4,113 split. The 7 rows that
     current RDKit rejects (hypervalent Al/B/Ge, 0-based rows 137, 987, 12882, 18293, 30784, 30785,
     35728) are parsed without the valence check and kept, as OGB keeps them.
@@ -192,14 +176,14 @@ def build_ogbg_molhiv(csv: str, root: str, force: bool = False, progress: bool =
 
     folder = ogb_folder("ogbg-molhiv", root)
     if osp.exists(folder) and not force:
-        raise SystemExit(f"{folder} already exists; pass --force to rebuild it")
+        raise FileExistsError(f"{folder} already exists; pass --force to rebuild it")
     if not osp.exists(csv):
-        raise SystemExit(f"{csv} not found. HIV.csv is MoleculeNet's file, e.g. from "
-                         f"https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/HIV.csv")
+        raise FileNotFoundError(f"{csv} not found. HIV.csv is MoleculeNet's file, e.g. from "
+                                f"https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/HIV.csv")
     frame = pd.read_csv(csv)
     missing = {"smiles", "HIV_active"} - set(frame.columns)
     if missing:
-        raise SystemExit(f"{csv}: missing column(s) {sorted(missing)}; expected MoleculeNet's HIV.csv")
+        raise ValueError(f"{csv}: missing column(s) {sorted(missing)}; expected MoleculeNet's HIV.csv")
     smiles = frame["smiles"].tolist()
     split = scaffold_split(smiles, lenient=True)
     labels = frame[["HIV_active"]].to_numpy(dtype=np.float64)

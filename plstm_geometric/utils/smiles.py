@@ -1,4 +1,4 @@
-"""SMILES parsing, OGB featurisation and the scaffold split, shared by every molecule dataset.
+"""SMILES parsing, OGB featurisation and Murcko scaffolds, shared by every molecule dataset.
 
 Why a lenient parser exists: 7 SMILES of MoleculeNet's ``HIV.csv`` (hypervalent Al/B/Ge complexes)
 fail valence sanitisation in current RDKit, yet OGB's ``ogbg-molhiv`` (built with an older RDKit)
@@ -8,7 +8,7 @@ Datasets whose definition drops unparseable rows (MoleculeNet) skip them and rep
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ def _rdkit():
     try:
         from rdkit import Chem, RDLogger
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise SystemExit("Molecule datasets need RDKit and OGB: pip install 'plstm-geometric[chem]'") from err
+        raise ImportError("Molecule datasets need RDKit and OGB: pip install 'plstm-geometric[chem]'") from err
     # RDKit prints one line per rejected molecule on stderr; we report rejections ourselves.
     RDLogger.DisableLog("rdApp.*")
     return Chem
@@ -113,42 +113,3 @@ def murcko_scaffold(smiles: str, lenient: bool = False) -> str:
     # the same call it makes.
     scaffold = Chem.MurckoDecompose(mol)
     return Chem.MolToSmiles(scaffold, isomericSmiles=True)
-
-
-def scaffold_split(
-    smiles: Sequence[str],
-    frac_train: float = 0.8,
-    frac_valid: float = 0.1,
-    lenient: bool = False,
-) -> Dict[str, torch.Tensor]:
-    """Deterministic scaffold split of pretrain-gnns (Hu et al., 2020), which OGB used for its
-    molecule datasets: molecules are grouped by Murcko scaffold, groups are sorted by
-    (size, first index) descending and assigned whole to train until it would exceed
-    ``frac_train``, then to valid, then to test.
-
-    Returns:
-        ``{"train", "valid", "test"}`` index tensors into ``smiles``.
-    """
-    groups: Dict[str, List[int]] = {}
-    for i, s in enumerate(smiles):
-        groups.setdefault(murcko_scaffold(s, lenient=lenient), []).append(i)
-    return assign_scaffold_groups(groups.values(), len(smiles), frac_train, frac_valid)
-
-
-def assign_scaffold_groups(
-    groups: Iterable[List[int]], n: int, frac_train: float = 0.8, frac_valid: float = 0.1
-) -> Dict[str, torch.Tensor]:
-    """The assignment step of :func:`scaffold_split`, given the scaffold groups."""
-    train_cutoff, valid_cutoff = frac_train * n, (frac_train + frac_valid) * n
-    train: List[int] = []
-    valid: List[int] = []
-    test: List[int] = []
-    for group in sorted(groups, key=lambda g: (len(g), g[0]), reverse=True):
-        if len(train) + len(group) <= train_cutoff:
-            train += group
-        elif len(train) + len(valid) + len(group) <= valid_cutoff:
-            valid += group
-        else:
-            test += group
-    return {k: torch.tensor(sorted(v), dtype=torch.long)
-            for k, v in (("train", train), ("valid", valid), ("test", test))}

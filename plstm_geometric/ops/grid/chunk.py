@@ -1,5 +1,10 @@
-r"""pLSTM on a 2D grid (SPEC §5): 2x2 meta-cell hierarchy plus a chunk wavefront, or the
-node-level wavefront of :mod:`~plstm_geometric.ops.grid.wavefront` (``chunk_size=1``)."""
+r"""Chunkwise log-depth form of the 2D grid recurrence (SPEC §5, "Log-depth construction").
+
+Per chunk of :math:`c \times c` nodes the gating matrix :math:`G` is built by merging
+:math:`2 \times 2` meta-cells :math:`\log_2 c` times; chunks then exchange border states
+along an anti-diagonal wavefront (:math:`n_x + n_y - 1` steps). The fewest sequential steps
+of all forms, at about 2.7x the wavefront's arithmetic: the design choice for accelerators.
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,116 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from plstm_geometric.ops.grid._checks import check_2d, check_chunk_size, compute_dtype
-from plstm_geometric.ops.grid.chain import _next_pow2
-from plstm_geometric.ops.grid.wavefront import _plan, wavefront_2d
-
-#: ``chunk_size=None``: grids up to this side run as one chunk, larger ones as the
-#: node-level wavefront (``chunk_size=1``); measured on CPU, forward+backward,
-#: ``experiments/bench_grid.py``.
-AUTO_SINGLE_CHUNK = 8
-
-
-def plstm_2d(
-    query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    source_r: Tensor,
-    source_d: Tensor,
-    trans_rl: Tensor,
-    trans_ru: Optional[Tensor],
-    trans_dl: Optional[Tensor],
-    trans_du: Tensor,
-    mark_l: Tensor,
-    mark_u: Tensor,
-    direct: Tensor,
-    *,
-    flip: tuple[bool, bool] = (False, False),
-    chunk_size: Optional[int] = None,
-) -> Tensor:
-    r"""pLSTM on the 2D grid DAG: node-level wavefront or chunkwise log-depth form.
-
-    Node :math:`(x, y)` owns the "right" edge :math:`(x,y) \to (x+1,y)` with state
-    :math:`R_{x,y}` and the "down" edge :math:`(x,y) \to (x,y+1)` with state
-    :math:`D_{x,y}` (node index :math:`x \cdot Y + y`, SPEC §5). All gates are read
-    at the node that owns them:
-
-    .. math::
-        R_{x,y} &= T^{rl} R_{x-1,y} + T^{ru} D_{x,y-1} + S^r k v^\top \\
-        D_{x,y} &= T^{dl} R_{x-1,y} + T^{du} D_{x,y-1} + S^d k v^\top \\
-        y_{x,y} &= M^l R_{x-1,y}^\top q + M^u D_{x,y-1}^\top q + D\,(q\cdot k)\,v
-
-    This equals :math:`y = (G \odot QK^\top)V` with :math:`G` summing gate
-    products over all monotone paths. :math:`G` is built per chunk of
-    :math:`c \times c` nodes by merging :math:`2 \times 2` meta-cells
-    :math:`\log_2 c` times. A meta-cell of side :math:`s` is described by its
-    border-to-border transfer matrix (:math:`2s \times 2s`: in = left and top
-    border edges, out = right and bottom border edges), its source-to-border
-    matrix (:math:`2s \times s^2`), its border-to-node mark matrix
-    (:math:`s^2 \times 2s`) and its intra-cell gating matrix
-    (:math:`s^2 \times s^2`); a merge composes the four quadrants along the
-    internal borders with batched matrix products. The grid is zero-padded to a
-    multiple of the (power-of-two) chunk side; chunks then exchange border
-    states :math:`\in \mathbb{R}^{2c \times K \times V}` along an anti-diagonal
-    wavefront (:math:`n_x + n_y - 1` sequential steps). With :math:`c = 1` there are
-    no meta-cells: the node-level wavefront runs the recurrence above directly, one
-    anti-diagonal of nodes per step (:math:`X + Y - 1` steps), with a hand-written
-    backward; it does the least arithmetic and is the fastest on CPU beyond
-    :math:`8 \times 8`.
-
-    No :math:`K^{-1/2}` scaling is applied; layers do that. The recurrence runs in
-    float32 (float64 if any input is float64) with autocast disabled; the result
-    has the dtype of ``query``.
-
-    Args:
-        query (torch.Tensor): Queries.
-        key (torch.Tensor): Keys.
-        value (torch.Tensor): Values.
-        source_r (torch.Tensor): :math:`S^r`, node onto its outgoing right edge.
-        source_d (torch.Tensor): :math:`S^d`, node onto its outgoing down edge.
-        trans_rl (torch.Tensor): :math:`T^{rl}`, incoming from the left to outgoing right.
-        trans_ru (torch.Tensor, optional): :math:`T^{ru}`, incoming from above to outgoing
-            right; :obj:`None` removes that turn.
-        trans_dl (torch.Tensor, optional): :math:`T^{dl}`, incoming from the left to
-            outgoing down; :obj:`None` removes that turn (D-mode chirality, SPEC §5).
-        trans_du (torch.Tensor): :math:`T^{du}`, incoming from above to outgoing down.
-        mark_l (torch.Tensor): :math:`M^l`, incoming left edge into the node.
-        mark_u (torch.Tensor): :math:`M^u`, incoming up edge into the node.
-        direct (torch.Tensor): :math:`D`.
-        flip (tuple[bool, bool], optional): Run the DAG towards decreasing
-            :math:`x` and/or :math:`y` (the four orientations of a vision layer).
-            Gates keep their meaning relative to the propagation direction and are
-            still indexed by the node that owns them. (default: :obj:`(False, False)`)
-        chunk_size (int, optional): Chunk side :math:`c`, a power of two; lowered
-            to the next power of two :math:`\geq \max(X, Y)`. :math:`c = 1` runs the
-            node-level wavefront of :mod:`~plstm_geometric.ops.grid.wavefront` (per-node
-            cell states, no meta-cells). :obj:`None` picks one chunk for grids up to
-            :math:`8 \times 8` and the wavefront otherwise (the fastest forward+backward
-            in ``experiments/bench_grid.py`` on CPU). (default: :obj:`None`)
-
-    Shapes:
-        - **input:** query/key :math:`(B, X, Y, H, K)`, value :math:`(B, X, Y, H, V)`,
-          every gate :math:`(B, X, Y, H)`
-        - **output:** :math:`(B, X, Y, H, V)`
-    """
-    check_2d(query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du,
-             mark_l, mark_u, direct)
-    if chunk_size is None:
-        chunk_size = AUTO_SINGLE_CHUNK if max(query.shape[1:3]) <= AUTO_SINGLE_CHUNK else 1
-    check_chunk_size(chunk_size)
-    inputs = (query, key, value, source_r, source_d, trans_rl, trans_ru, trans_dl, trans_du,
-              mark_l, mark_u, direct)
-    dtype = compute_dtype(*inputs)
-    dims = [d for d, f in zip((1, 2), flip) if f]
-    with torch.autocast(device_type=query.device.type, enabled=False):
-        inputs = tuple(None if t is None else t.to(dtype) for t in inputs)
-        if dims:
-            inputs = tuple(None if t is None else t.flip(dims) for t in inputs)
-        if chunk_size == 1:
-            out = wavefront_2d(*inputs)
-        else:
-            out = _plstm_2d(*inputs, chunk_size=chunk_size)
-    return (out.flip(dims) if dims else out).to(query.dtype)
+from plstm_geometric.ops.grid.wavefront import _plan
+from plstm_geometric.ops.utils import next_pow2
 
 
 def _morton(c: int, device: torch.device) -> Tensor:
@@ -199,16 +96,18 @@ def _merge(tb: Tensor, sb: Tensor, mb: Tensor, g: Tensor, s: int
     return tb, sb, mb, g
 
 
-def _plstm_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, source_d: Tensor,
+def chunk_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, source_d: Tensor,
               trans_rl: Tensor, trans_ru: Optional[Tensor], trans_dl: Optional[Tensor],
               trans_du: Tensor, mark_l: Tensor, mark_u: Tensor, direct: Tensor,
               chunk_size: int) -> Tensor:
+    """Grid pLSTM in chunks of side ``chunk_size`` (a power of two; lowered to the next power
+    of two >= max(X, Y)); arguments and shapes as :func:`~.wavefront.wavefront_2d`."""
     # A removed turn is a zero transition for the block algebra.
     trans_ru = torch.zeros_like(trans_rl) if trans_ru is None else trans_ru
     trans_dl = torch.zeros_like(trans_rl) if trans_dl is None else trans_dl
     B, X, Y, H, K = query.shape
     V = value.shape[-1]
-    c = min(chunk_size, _next_pow2(max(X, Y)))
+    c = min(chunk_size, next_pow2(max(X, Y)))
     pad_x, pad_y = (-X) % c, (-Y) % c
     nx, ny = (X + pad_x) // c, (Y + pad_y) // c
 

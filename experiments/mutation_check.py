@@ -1,0 +1,99 @@
+"""Mutation check of the layer and init tests (issue 11): apply each known-wrong variant of the
+library in turn, run the tests, list the tests that fail, restore the file.
+
+    PLSTM_SHARED=/work/shared OMP_NUM_THREADS=1 python experiments/mutation_check.py [pytest args]
+
+Default tests: ``tests/nn tests/test_models.py tests/test_vision.py``. Exits 1 when a mutation
+survives (no test fails) or no longer applies (its source line changed: update the list).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONV, GRID, BLOCK = "plstm_geometric/nn/conv.py", "plstm_geometric/nn/grid.py", \
+    "plstm_geometric/nn/block.py"
+
+REF = "tests/nn/test_layer_reference.py::"
+# (name, file, original text, mutated text, a test that must be among those failing); each
+# original must occur exactly once.
+MUTATIONS = [
+    ("tau at the tail of e' instead of the shared node", CONV,
+     "tau = node_gate[dag.tail[dst], 3]", "tau = node_gate[dag.tail[src], 3]",
+     REF + "test_kernel_inputs_match_reference[D-out-no-edges]"),
+    ('p_norm="out" normalising over the incoming group', CONV,
+     'group = dag.line_index[0] if self.p_norm == "out" else dag.line_index[1]',
+     "group = dag.line_index[1]", REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
+    ("mark gate from the tail instead of the head", CONV,
+     "mark = node_gate[dag.tail, 0], node_gate[dag.head, 1]",
+     "mark = node_gate[dag.tail, 0], node_gate[dag.tail, 1]",
+     REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
+    ("edge-feature parts of tau swapped", CONV,
+     "tau + edge_gate[src, 2] + edge_gate[dst, 3]", "tau + edge_gate[src, 3] + edge_gate[dst, 2]",
+     REF + "test_kernel_inputs_match_reference[P-out-edges]"),
+    ("PLSTM2D D-mode S_r and S_d swapped", GRID,
+     'return [sig["source_r"], sig["source_d"],', 'return [sig["source_d"], sig["source_r"],',
+     REF + "test_plstm2d_matches_reference[D-3-4]"),
+    ("kernel output replaced by noise", CONV,
+     "y = plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag, form=self.form)",
+     "y = torch.randn_like(plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag, form=self.form))",
+     "tests/test_models.py::test_plstm_net_without_edge_features_and_cached_structures"),
+    # Beyond issue 11's list: other slips the reference must see.
+    ("direct gate from the source rows", CONV,
+     "torch.sigmoid(node_gate[:, 2]))", "torch.sigmoid(node_gate[:, 0]))",
+     REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
+    ("query and key blocks of qkv swapped", CONV,
+     "query, key, value = self.qkv(x).split", "key, query, value = self.qkv(x).split",
+     REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
+    ("PLSTM2D P-mode T_dl = 1 - o*S instead of 1 - o*T", GRID,
+     "return [s_r, 1 - s_r, t_r, t_r, 1 - t_r, 1 - t_r, M, M, D]",
+     "return [s_r, 1 - s_r, t_r, t_r, 1 - s_r, 1 - t_r, M, M, D]",
+     REF + "test_plstm2d_matches_reference[P-3-4]"),
+    ("PLSTM2D orientation bits for x and y exchanged", GRID,
+     "for d, bit in ((1, 1), (2, 2))", "for d, bit in ((1, 2), (2, 1))",
+     REF + "test_plstm2d_matches_reference[P-3-4]"),
+    ("PLSTMBlock.reset_parameters walking self.modules() (the old init bug)", BLOCK,
+     "for module in (*self.convs, *self.mlps, *self.norms):",
+     "for module in [m for m in self.modules()\n"
+     "                       if m is not self and hasattr(m, 'reset_parameters')]:",
+     "tests/nn/test_init.py::test_fresh_module_has_the_documented_init[net-plain]"),
+]
+
+
+def failing_tests(pytest_args: list[str]) -> list[str]:
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
+                          *pytest_args], cwd=ROOT, capture_output=True, text=True)
+    return [line.split()[1] for line in run.stdout.splitlines() if line.startswith("FAILED ")]
+
+
+def main() -> int:
+    args = sys.argv[1:] or ["tests/nn", "tests/test_models.py", "tests/test_vision.py"]
+    if failing_tests(args):
+        print("the tests fail without any mutation; fix them first")
+        return 1
+    bad = 0
+    for name, rel, old, new, expected in MUTATIONS:
+        path = ROOT / rel
+        source = path.read_text()
+        if source.count(old) != 1:
+            print(f"- {name}: NOT APPLIED ({old!r} occurs {source.count(old)}x in {rel})")
+            bad += 1
+            continue
+        try:
+            path.write_text(source.replace(old, new))
+            caught = failing_tests(args)
+        finally:
+            path.write_text(source)
+        bad += expected not in caught
+        # One line per failing test function, with its number of failing parametrisations.
+        functions = [test.split("[")[0] for test in caught]
+        shown = "; ".join(f"{f} ({functions.count(f)})" for f in dict.fromkeys(functions))
+        verdict = "caught" if expected in caught else f"NOT CAUGHT by {expected}"
+        print(f"- {name}: {verdict}; failing: {shown or 'none'}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
