@@ -15,8 +15,9 @@ declare -A ARMS=(
   [ref-qk-nonorm]="--qk-norm --plstm-norm none"
   [ref-lr3e-4]="--lr 3e-4"
   [torch-nonorm]="--plstm-init torch --plstm-norm none"
+  [qk-warmup0.1]="--qk-norm --warmup 0.1"
 )
-ORDER=(torch ref ref-nonorm ref-gate ref-qk ref-qk-nonorm ref-lr3e-4 torch-nonorm)
+ORDER=(torch ref ref-nonorm ref-gate ref-qk ref-qk-nonorm ref-lr3e-4 torch-nonorm qk-warmup0.1)
 if [ -n "${ONLY:-}" ]; then read -r -a ORDER <<< "$ONLY"; fi
 mkdir -p runs/collapse
 for ds in "$@"; do
