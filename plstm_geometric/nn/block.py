@@ -45,7 +45,8 @@ class PLSTMBlock(torch.nn.Module):
         reverse: both layers run on the reverse DAG.
         mlp_ratio: hidden width of the MLPs relative to ``channels``.
         dropout: dropout inside the MLPs and on the residual branches.
-        **kwargs: passed to both :class:`PLSTMConv` layers (``p_norm``, ``form``, ...).
+        **kwargs: passed to both :class:`PLSTMConv` layers (``p_norm``, ``form``, ...), except
+            ``prune`` and ``grid_shape``, which only the D layer takes.
 
     Shapes:
         - **input:** :math:`(N, F)`, edge indices :math:`(2, |\mathcal{E}|)`, edge features
@@ -58,9 +59,12 @@ class PLSTMBlock(torch.nn.Module):
                  **kwargs) -> None:
         super().__init__()
         self.channels, self.heads, self.edge_dim, self.reverse = channels, heads, edge_dim, reverse
+        # A pruning rule (and the grid shape it needs) defines the D-mode structure only: the
+        # P layer always runs on the full line DAG (SPEC §3).
+        p_kwargs = {k: v for k, v in kwargs.items() if k not in ("prune", "grid_shape")}
         self.convs = torch.nn.ModuleList(
             PLSTMConv(channels, channels, heads, mode=mode, edge_dim=edge_dim, reverse=reverse,
-                      **kwargs) for mode in ("P", "D"))
+                      **(p_kwargs if mode == "P" else kwargs)) for mode in ("P", "D"))
         self.mlps = torch.nn.ModuleList(MLP(channels, mlp_ratio, dropout) for _ in range(2))
         self.norms = torch.nn.ModuleList(torch.nn.RMSNorm(channels, eps=1e-5) for _ in range(4))
         self.dropout = torch.nn.Dropout(dropout)

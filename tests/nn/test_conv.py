@@ -136,3 +136,18 @@ def test_block_runs_and_trains(molecules):
     assert all(p.grad is not None for p in block.parameters())
     torch.testing.assert_close(
         out, block(batch.x, batch.edge_index, batch.edge_attr, batch.batch), atol=1e-5, rtol=0)
+
+
+def test_block_gives_the_pruning_rule_to_its_d_layer_only():
+    from plstm_geometric.structure import grid_edge_index
+
+    block = PLSTMBlock(8, heads=2, prune="chirality", grid_shape=(3, 4))
+    p_conv, d_conv = block.convs
+    assert (p_conv.spec.prune, p_conv.spec.grid_shape) == (None, None)
+    assert (d_conv.spec.prune, d_conv.spec.grid_shape) == ("chirality", (3, 4))
+    ei = grid_edge_index(3, 4)
+    full = LineDAG.from_graph(ei, 12, mode="P")
+    # The P layer accepts the full grid structure and runs; the D layer takes the chiral one.
+    p_conv(torch.randn(12, 8), ei, line_dag=full)
+    assert d_conv.spec == LineDAG.from_graph(ei, 12, mode="D", prune="chirality",
+                                             grid_shape=(3, 4)).spec
