@@ -56,6 +56,16 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="pLSTM DAG orientation: canonical-SMILES atom order (default for "
                         "molecules) or node index (the paper's; default for TU)")
     _add_line_dag_arg(p)
+    p.add_argument("--plstm-norm", choices=("rms", "none"),
+                   help="pLSTM kernel-output norm: per-head RMSNorm (the paper's) or none "
+                        "(default: PLSTMNet's)")
+    p.add_argument("--out-gate", action=argparse.BooleanOptionalAction,
+                   help="pLSTM: xLSTM-style output gate sigma(W_o x) (default: PLSTMNet's)")
+    p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction,
+                   help="pLSTM: L2-normalised queries and keys (default: PLSTMNet's)")
+    p.add_argument("--plstm-init", choices=("reference", "torch"),
+                   help="pLSTM layer init: the reference's gate biases, or PyTorch's default "
+                        "Linear init (default: PLSTMNet's)")
 
 
 def _add_arrow_args(p: argparse.ArgumentParser) -> None:
@@ -113,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "arrow-pointing: 0.05)")
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of all steps")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
+    p.add_argument("--prior-bias", action=argparse.BooleanOptionalAction,
+                   help="start the output bias at the training label prior (log-odds / log "
+                        "class frequencies; classification only)")
     p.add_argument("--seeds", type=int, default=1, help="train seeds 0..N-1 (default: 1)")
     p.add_argument("--folds", type=int, help="run only the first K folds (TU: 10 by default)")
     p.add_argument("--limit", type=int, help="use only the first N graphs of each split (smoke runs)")

@@ -59,6 +59,9 @@ def conv_kernel_inputs(conv: PLSTMConv, x: Tensor, edge_index: Tensor, dag: Line
     q = torch.stack([(w_q @ x[n]).view(H, K) for n in range(N)]) if N else x.new_zeros(0, H, K)
     k = torch.stack([(w_k @ x[n]).view(H, K) for n in range(N)]) if N else x.new_zeros(0, H, K)
     v = torch.stack([(w_v @ x[n]).view(H, V) for n in range(N)]) if N else x.new_zeros(0, H, V)
+    if conv.qk_norm:  # L2 per node and head, before the scale
+        q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        k = k / k.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     if conv.scale_qk:
         q = q * K ** -0.5
 
@@ -112,11 +115,16 @@ def conv_reference(conv: PLSTMConv, x: Tensor, edge_index: Tensor,
                    edge_attr: Optional[Tensor] = None, batch: Optional[Tensor] = None,
                    line_dag=None, node_order: Optional[Tensor] = None) -> Tensor:
     """``PLSTMConv.forward`` of SPEC §4: reference gates, ``plstm_dag_reference``, per-head
-    RMSNorm, output projection. (Always builds its own structure; ``line_dag`` is ignored.)"""
+    RMSNorm (``norm="none"``: none), output gate σ(W_o x_n) if the layer has one, output
+    projection. (Always builds its own structure; ``line_dag`` is ignored.)"""
     dag = LineDAG.from_graph(edge_index, x.size(0), mode=conv.mode, reverse=conv.reverse,
                              batch=batch, node_order=node_order)
     y = plstm_dag_reference(*conv_kernel_inputs(conv, x, edge_index, dag, edge_attr), dag)
-    rows = [_rms_norm(y[n], conv.norm.weight).reshape(-1) for n in range(x.size(0))]
+    rows = [(_rms_norm(y[n], conv.norm.weight) if conv.norm_type == "rms" else y[n]).reshape(-1)
+            for n in range(x.size(0))]
+    if conv.out_gate is not None:
+        rows = [r * torch.sigmoid(conv.out_gate.weight @ x[n] + conv.out_gate.bias)
+                for n, r in enumerate(rows)]
     return torch.stack([conv.out.weight @ r + conv.out.bias for r in rows])
 
 

@@ -48,6 +48,17 @@ class PLSTMNet(torch.nn.Module):
             ``AtomEncoder`` / ``BondEncoder``). (default: :obj:`False`)
         mlp_ratio (float, optional): Block MLP width factor. (default: :obj:`4.0`)
         dropout (float, optional): Dropout in blocks and head. (default: :obj:`0.0`)
+        norm (str, optional): Normalisation of each pLSTM layer's kernel output, ``"rms"``
+            (per-head RMSNorm, the paper's) or ``"none"``; see :class:`PLSTMConv`.
+            (default: :obj:`"rms"`)
+        out_gate (bool, optional): xLSTM-style output gate in each pLSTM layer.
+            (default: :obj:`False`)
+        qk_norm (bool, optional): L2-normalised queries and keys in each pLSTM layer; on by
+            default, chosen on validation in docs/results.md, "Collapse study" (it removes the
+            layer collapse on ogbg-molhiv at lr 1e-3); :obj:`False` is the paper's layer.
+            (default: :obj:`True`)
+        init (str, optional): pLSTM layer init, ``"reference"`` or ``"torch"``.
+            (default: :obj:`"reference"`)
 
     Shapes:
         - **input:** a :class:`~torch_geometric.data.Batch` with ``x`` :math:`(N, F)`,
@@ -58,7 +69,9 @@ class PLSTMNet(torch.nn.Module):
 
     def __init__(self, out_channels: int, hidden_channels: int = 96, num_blocks: int = 2,
                  heads: int = 4, in_channels: Optional[int] = None, edge_dim: Optional[int] = None,
-                 ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0):
+                 ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
+                 init: str = "reference"):
         super().__init__()
         self.out_channels, self.hidden_channels = out_channels, hidden_channels
         self.num_blocks, self.heads, self.dropout = num_blocks, heads, dropout
@@ -67,7 +80,8 @@ class PLSTMNet(torch.nn.Module):
         self.degree_encoding = DegreeEncoding(hidden_channels)
         self.blocks = torch.nn.ModuleList(
             PLSTMBlock(hidden_channels, heads, edge_dim=hidden_channels, reverse=i % 2 == 1,
-                       mlp_ratio=mlp_ratio, dropout=dropout) for i in range(num_blocks))
+                       mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, out_gate=out_gate,
+                       qk_norm=qk_norm, init=init) for i in range(num_blocks))
         self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
         self.head = torch.nn.Sequential(
             torch.nn.Linear(hidden_channels, hidden_channels), torch.nn.GELU(),

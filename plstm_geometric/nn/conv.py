@@ -22,6 +22,10 @@ GATE_BIAS = -5.0
 #: 3 / 3.5 ≈ 0.86 of an edge's state and d successors 3 / (0.5 + 3d) each ("out" norm).
 #: D: tanh(2) ≈ 0.96 per step. Both start with long memory.
 TRANSITION_BIAS = {"P": 3.0, "D": 2.0}
+#: Output normalisations of the kernel output (``norm=``): the paper's per-head RMSNorm, or none.
+NORMS = ("rms", "none")
+#: Initialisations (``init=``): the reference's (above), or PyTorch's default for every Linear.
+INITS = ("reference", "torch")
 
 LineDAGLike = Union[LineDAG, LineDAGData]
 
@@ -68,7 +72,16 @@ class PLSTMConv(torch.nn.Module):
         C_e = \sum_{e' \to e} T_{e'\to e} C_{e'} + S_e k_{t(e)} v_{t(e)}^\top, \quad
         y_n = \sum_{h(e)=n} M_e C_e^\top q_n + D_n (q_n \cdot k_n) v_n,
 
-    followed by a per-head RMSNorm and an output projection of the concatenated heads.
+    followed by a per-head RMSNorm (``norm="rms"``, the paper's) or none (``norm="none"``), an
+    optional xLSTM-style output gate :math:`o_n = \sigma(W_o x_n)` (``out_gate=True``) and an
+    output projection of the concatenated heads:
+
+    .. math::
+        \mathrm{out}_n = W_{out}\,\big[o_n \odot \mathrm{Norm}(y_n)\big].
+
+    With ``qk_norm=True`` queries and keys are L2-normalised per head, so
+    :math:`|q_n \cdot k_m| \le 1` and the kernel output is bounded by the path sums of the gates
+    (instead of growing with the squared projection scale).
 
     Args:
         in_channels: input node feature size.
@@ -86,6 +99,11 @@ class PLSTMConv(torch.nn.Module):
         directed: use ``edge_index`` directions as given (must be acyclic).
         drop_self_loops: drop self-loops instead of raising.
         form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"state"``).
+        norm: ``"rms"`` (per-head RMSNorm of the kernel output, the paper's) or ``"none"``.
+        out_gate: multiply the normalised output by :math:`\sigma(W_o x)` per channel (xLSTM).
+        qk_norm: L2-normalise queries and keys per head (before ``scale_qk``).
+        init: ``"reference"`` (SPEC §4, see :meth:`reset_parameters`) or ``"torch"``
+            (PyTorch's default ``Linear`` init for every projection and gate).
         grid_shape: ``(MX, MY)`` of the grid graphs for ``prune="chirality"``.
 
     The structure options (``mode``, ``reverse``, ``prune``, ``directed``, ``drop_self_loops``,
@@ -106,23 +124,31 @@ class PLSTMConv(torch.nn.Module):
                  key_dim: Optional[int] = None, value_dim: Optional[int] = None,
                  scale_qk: bool = False, prune: Optional[str] = "default",
                  directed: bool = False, drop_self_loops: bool = False,
-                 form: str = "auto", grid_shape: Optional[tuple[int, int]] = None) -> None:
+                 form: str = "auto", grid_shape: Optional[tuple[int, int]] = None,
+                 norm: str = "rms", out_gate: bool = False, qk_norm: bool = False,
+                 init: str = "reference") -> None:
         super().__init__()
         self.spec = LineDAGSpec(mode, reverse, prune, directed, drop_self_loops, grid_shape)
         if p_norm not in ("out", "in"):
             raise ValueError(f"p_norm must be 'out' or 'in', got {p_norm!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
         self.edge_dim, self.p_norm = edge_dim, p_norm
         self.key_dim = key_dim or max(1, out_channels // heads)
         self.value_dim = value_dim or max(1, out_channels // heads)
         self.scale_qk, self.form = scale_qk, form
+        self.norm_type, self.qk_norm, self.init = norm, qk_norm, init
         h, k, v = heads, self.key_dim, self.value_dim
         self.qkv = Linear(in_channels, h * (2 * k + v), bias=False)
         # Node parts of the source, mark, direct and transition gates (one matmul).
         self.node_gates = Linear(in_channels, 4 * h)
         # Edge parts of source, mark, and of the transition from the incoming / outgoing edge.
         self.edge_gates = Linear(edge_dim, 4 * h, bias=False) if edge_dim else None
-        self.norm = MultiHeadRMSNorm(h, v)
+        self.norm = MultiHeadRMSNorm(h, v) if norm == "rms" else torch.nn.Identity()
+        self.out_gate = Linear(in_channels, h * v) if out_gate else None
         self.out = Linear(h * v, out_channels)
         self.reset_parameters()
 
@@ -138,8 +164,17 @@ class PLSTMConv(torch.nn.Module):
         """Reference initialisation (SPEC §4): ``qkv`` (no bias) and ``out`` weights
         ~ N(0, 1/(2.5·fan_in)), ``out`` bias 0; all gate weights (node and edge parts) 0, the
         source, mark and direct biases :data:`GATE_BIAS`, the transition bias
-        :data:`TRANSITION_BIAS` [mode]; RMSNorm scale 1. So at init every S, M, D gate is
-        σ(GATE_BIAS) and every τ is TRANSITION_BIAS[mode], whatever the input."""
+        :data:`TRANSITION_BIAS` [mode]; RMSNorm scale 1; the output gate (if any) weights and
+        bias 0 (σ = 1/2). So at init every S, M, D gate is σ(GATE_BIAS) and every τ is
+        TRANSITION_BIAS[mode], whatever the input. ``init="torch"``: every ``Linear`` keeps
+        PyTorch's default init instead."""
+        if self.init == "torch":
+            for lin in (self.qkv, self.node_gates, self.edge_gates, self.out_gate, self.out):
+                if lin is not None:
+                    lin.reset_parameters()
+            if isinstance(self.norm, MultiHeadRMSNorm):
+                self.norm.reset_parameters()
+            return
         for lin in (self.qkv, self.out):
             torch.nn.init.normal_(lin.weight, std=1.0 / math.sqrt(2.5 * lin.in_features))
         torch.nn.init.zeros_(self.out.bias)
@@ -149,7 +184,11 @@ class PLSTMConv(torch.nn.Module):
         bias[3].fill_(TRANSITION_BIAS[self.mode])
         if self.edge_gates is not None:
             torch.nn.init.zeros_(self.edge_gates.weight)
-        self.norm.reset_parameters()
+        if self.out_gate is not None:
+            torch.nn.init.zeros_(self.out_gate.weight)
+            torch.nn.init.zeros_(self.out_gate.bias)
+        if isinstance(self.norm, MultiHeadRMSNorm):
+            self.norm.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
                 batch: Optional[Tensor] = None, line_dag: Optional[LineDAGLike] = None,
@@ -160,7 +199,10 @@ class PLSTMConv(torch.nn.Module):
                              f"{edge_index.size(1)} columns; it needs one row per column")
         y = plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag, form=self.form)
         # An explicit width: with no nodes, reshape(0, -1) cannot infer it.
-        return self.out(self.norm(y).reshape(x.size(0), self.heads * self.value_dim))
+        y = self.norm(y).reshape(x.size(0), self.heads * self.value_dim)
+        if self.out_gate is not None:
+            y = y * torch.sigmoid(self.out_gate(x))
+        return self.out(y)
 
     def kernel_inputs(self, x: Tensor, dag: LineDAG,
                       edge_attr: Optional[Tensor] = None) -> tuple[Tensor, ...]:
@@ -168,6 +210,9 @@ class PLSTMConv(torch.nn.Module):
         h, k, v = self.heads, self.key_dim, self.value_dim
         query, key, value = self.qkv(x).split([h * k, h * k, h * v], dim=-1)
         query, key, value = query.view(-1, h, k), key.view(-1, h, k), value.view(-1, h, v)
+        if self.qk_norm:
+            query = torch.nn.functional.normalize(query, dim=-1)
+            key = torch.nn.functional.normalize(key, dim=-1)
         if self.scale_qk:
             query = query * k ** -0.5
         node_gate = self.node_gates(x).view(-1, 4, h)
@@ -215,4 +260,8 @@ class PLSTMConv(torch.nn.Module):
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"heads={self.heads}, mode={self.mode}"
                 + (", reverse=True" if self.reverse else "")
-                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "") + options + ")")
+                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "") + options
+                + (f", norm={self.norm_type}" if self.norm_type != "rms" else "")
+                + (", out_gate=True" if self.out_gate is not None else "")
+                + (", qk_norm=True" if self.qk_norm else "")
+                + (f", init={self.init}" if self.init != "reference" else "") + ")")

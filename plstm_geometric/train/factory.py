@@ -52,17 +52,20 @@ def structure_transform(model: str, orientation: str, line_dag: str = "cached") 
 
 def model_kwargs(model: str, task: GraphTask, sample, hidden: Optional[int] = None,
                  layers: Optional[int] = None, heads: int = 4, dropout: Optional[float] = None,
-                 virtual_node: bool = False, pool: Optional[str] = None) -> Dict[str, Any]:
+                 virtual_node: bool = False, pool: Optional[str] = None,
+                 **plstm_options: Any) -> Dict[str, Any]:
     """Constructor arguments; defaults follow the paper (pLSTM: hidden 96, 2 blocks) and OGB's
     reference GNNs (300 wide, 5 layers, dropout 0.5) or, on TU data, the paper's baselines
-    (hidden 128, 4 layers, sum pooling)."""
+    (hidden 128, 4 layers, sum pooling). ``plstm_options`` (``norm``, ``out_gate``, ...) go to
+    :class:`PLSTMNet`; those that are ``None`` keep its defaults."""
     edge_attr = sample.get("edge_attr")
     common = dict(out_channels=task.num_outputs, ogb_features=task.ogb_features,
                   in_channels=None if task.ogb_features else sample.x.size(-1))
     edge_dim = None if task.ogb_features or edge_attr is None else edge_attr.size(-1)
     if model == "plstm":
         return dict(common, hidden_channels=hidden or 96, num_blocks=layers or 2, heads=heads,
-                    edge_dim=edge_dim, dropout=0.0 if dropout is None else dropout)
+                    edge_dim=edge_dim, dropout=0.0 if dropout is None else dropout,
+                    **{k: v for k, v in plstm_options.items() if v is not None})
     tu = task.task == "multiclass"
     return dict(common, hidden_channels=hidden or (128 if tu else 300),
                 num_layers=layers or (4 if tu else 5), edge_dim=edge_dim,

@@ -29,7 +29,8 @@ from .tasks import DEFAULT_DATASET, GraphTask, check_name, load_config_task
 _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "warmup",
              "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
              "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
-             "task_type", "split", "split_sizes", "split_column")
+             "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
+             "qk_norm", "plstm_init", "prior_bias")
 
 
 @dataclass
@@ -65,6 +66,12 @@ class TrainConfig:
     virtual_node: bool = False
     pool: Optional[str] = None
     orientation: Optional[str] = None
+    # pLSTM layer options (None: PLSTMNet's default), see PLSTMConv.
+    plstm_norm: Optional[str] = None
+    out_gate: Optional[bool] = None
+    qk_norm: Optional[bool] = None
+    plstm_init: Optional[str] = None
+    prior_bias: bool = False
     line_dag: str = "cached"
     limit: Optional[int] = None
     device: str = "auto"
@@ -150,20 +157,33 @@ class Objective:
     mean / std (predictions are mapped back before scoring); binary labels may be NaN (missing)."""
 
     def __init__(self, task: str, mean: Optional[torch.Tensor] = None,
-                 std: Optional[torch.Tensor] = None):
-        self.task, self.mean, self.std = task, mean, std
+                 std: Optional[torch.Tensor] = None, prior: Optional[torch.Tensor] = None):
+        self.task, self.mean, self.std, self.prior = task, mean, std, prior
 
     @classmethod
     def fit(cls, task: GraphTask, train_set) -> "Objective":
-        if task.task != "regression":
-            return cls(task.task)
-        y = torch.cat([d.y for d in train_set]).float()
+        # InMemoryDataset subsets collate the labels of their graphs in one go.
+        y = (train_set.y if hasattr(train_set, "y") else torch.cat([d.y for d in train_set])).float()
+        if task.task == "binary":  # positive rate per task over the labelled graphs
+            return cls(task.task, prior=torch.nanmean(y.view(len(train_set), -1), 0))
+        if task.task == "multiclass":
+            counts = torch.bincount(y.view(-1).long(), minlength=task.num_outputs).float()
+            return cls(task.task, prior=counts / counts.sum())
         # Per target over its labelled graphs (NaN = missing); a target with one label keeps
         # unit scale.
         labelled = [y[~y[:, t].isnan(), t] for t in range(y.size(1))]
         mean = torch.stack([v.mean() for v in labelled])
         std = torch.stack([v.std() if v.numel() > 1 else torch.tensor(1.0) for v in labelled])
         return cls(task.task, mean, std.clamp_min(1e-6))
+
+    def output_bias(self) -> Optional[torch.Tensor]:
+        """The output-layer bias at which a model with zero output weights predicts the training
+        label prior: log-odds of each task's positive rate (binary), log class frequencies
+        (multiclass); ``None`` for regression (standardised targets: the prior is 0)."""
+        if self.prior is None:
+            return None
+        p = self.prior.clamp(1e-6, 1 - 1e-6)
+        return torch.log(p) - (torch.log1p(-p) if self.task == "binary" else 0.0)
 
     def loss_sum(self, out: torch.Tensor, y: torch.Tensor):
         """(sum of per-label losses, number of labels) of a batch."""
@@ -189,6 +209,18 @@ class Objective:
 
     def load_state(self, state: dict) -> None:
         self.mean, self.std = state["mean"], state["std"]
+
+
+def init_output_bias(model: torch.nn.Module, objective: Objective) -> None:
+    """Sets the bias of ``model.head``'s last ``Linear`` to :meth:`Objective.output_bias`
+    (no-op for regression), so training starts at the label prior instead of having to build
+    the prior's logit out of the features (docs/results.md, "Collapse study")."""
+    bias = objective.output_bias()
+    if bias is None:
+        return
+    head = model.head[-1] if isinstance(model.head, torch.nn.Sequential) else model.head
+    with torch.no_grad():
+        head.bias.copy_(bias)
 
 
 def _autocast(device: torch.device):
@@ -294,7 +326,10 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
     train_set = task.dataset[split["train"]]
     objective = Objective.fit(task, train_set)
     seed_everything(seed)
-    model = build_model(cfg.model, kwargs).to(device)
+    model = build_model(cfg.model, kwargs)
+    if cfg.prior_bias:
+        init_output_bias(model, objective)
+    model = model.to(device)
     ddp_model = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
                  if info.enabled else model)
     sampler = GlobalBatchSampler(len(train_set), cfg.batch_size, info, seed)
@@ -398,10 +433,12 @@ def run(cfg: TrainConfig) -> dict:
             if not cfg.resume:
                 raise FileExistsError(f"{out} already holds a run; pass --resume to continue it "
                                       f"or choose another --out")
-            diff = [k for k in _IDENTITY if old.get(k) != getattr(cfg, k)]
+            # A setting added after the folder was made compares as its default.
+            fields = TrainConfig.__dataclass_fields__
+            diff = [k for k in _IDENTITY if old.get(k, fields[k].default) != getattr(cfg, k)]
             if diff:
                 raise ValueError(f"--resume: {out} was made with other settings: " + ", ".join(
-                    f"{k}={old.get(k)!r} (now {getattr(cfg, k)!r})" for k in diff))
+                    f"{k}={old.get(k, fields[k].default)!r} (now {getattr(cfg, k)!r})" for k in diff))
     # Rank 0 builds the dataset caches first; the others then read them.
     if not info.is_main:
         info.barrier()
@@ -418,7 +455,8 @@ def run(cfg: TrainConfig) -> dict:
                            for k, v in fold.items()} for fold in task.folds],
                          osp.join(out, "splits.json"))
     kwargs = model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
-                          cfg.dropout, cfg.virtual_node, cfg.pool)
+                          cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
+                          out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init)
     folds = range(min(cfg.folds or len(task.folds), len(task.folds)))
     runs = []
     for seed in range(cfg.seeds):

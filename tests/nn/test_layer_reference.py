@@ -50,9 +50,9 @@ CONV_CASES = [("P", "out", False), ("P", "in", False), ("D", "out", False),
 
 
 def build_conv(mode: str, p_norm: str, reverse: bool, edge_dim: int | None,
-               scale_qk: bool = False) -> PLSTMConv:
+               scale_qk: bool = False, **options) -> PLSTMConv:
     conv = PLSTMConv(6, 8, heads=2, mode=mode, p_norm=p_norm, reverse=reverse, edge_dim=edge_dim,
-                     key_dim=3, value_dim=4, scale_qk=scale_qk).double()
+                     key_dim=3, value_dim=4, scale_qk=scale_qk, **options).double()
     return randomize_all(conv, seed=1)
 
 
@@ -84,6 +84,22 @@ def test_layer_matches_reference(case, edge_dim):
     mode, p_norm, reverse = case
     conv = build_conv(mode, p_norm, reverse, edge_dim, scale_qk=reverse)
     data = graph_batch(6, edge_dim, seed=2)
+    with torch.no_grad():
+        got = conv(data.x, data.edge_index, data.edge_attr, data.batch)
+        expected = conv_reference(conv, data.x, data.edge_index, data.edge_attr, data.batch)
+    assert float(expected.std()) > 0.1
+    torch.testing.assert_close(got, expected, **TOL)
+
+
+@pytest.mark.parametrize("options", [dict(qk_norm=True), dict(norm="none"), dict(out_gate=True),
+                                     dict(qk_norm=True, norm="none", out_gate=True)],
+                         ids=["qk_norm", "no-norm", "out_gate", "all"])
+@pytest.mark.parametrize("mode", ["P", "D"])
+def test_layer_options_match_reference(mode, options):
+    """The collapse-study options (docs/results.md) against the reference written from their
+    docstrings: L2-normalised q / k, no norm, output gate σ(W_o x)."""
+    conv = build_conv(mode, "out", False, 3, **options)
+    data = graph_batch(6, 3, seed=3)
     with torch.no_grad():
         got = conv(data.x, data.edge_index, data.edge_attr, data.batch)
         expected = conv_reference(conv, data.x, data.edge_index, data.edge_attr, data.batch)
