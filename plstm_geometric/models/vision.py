@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Conv2d, Linear, Module, ModuleList, Parameter, RMSNorm
 
-from plstm_geometric.nn.block import MLP
-from plstm_geometric.nn.grid import PLSTM2D
+from ..nn.block import MLP
+from ..nn.grid import PLSTM2D
 
 
 class _PatchEmbedding(Module):

@@ -6,8 +6,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from plstm_geometric.nn.conv import P_NORM_ALPHA, PLSTMConv
-from plstm_geometric.ops.chain import plstm_1d
+from .conv import P_NORM_ALPHA, PLSTMConv
+from ..ops.chain import plstm_1d
 
 
 class PLSTM1D(PLSTMConv):

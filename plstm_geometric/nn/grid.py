@@ -7,8 +7,8 @@ import torch
 from torch import Tensor
 from torch.nn import Linear
 
-from plstm_geometric.nn.norm import MultiHeadRMSNorm
-from plstm_geometric.ops.grid import plstm_2d_orientations
+from .norm import MultiHeadRMSNorm
+from ..ops.grid import plstm_2d_orientations
 
 #: Gate pre-activations per orientation and head, in the order of the gate projection.
 _P_GATES = ("orientation", "source", "transition", "mark", "direct")

@@ -28,7 +28,7 @@ def canonical_smiles_order(smiles: str, num_nodes: int) -> Tuple[torch.Tensor, t
     from ogb.utils.features import atom_to_feature_vector
     from rdkit import Chem
 
-    from plstm_geometric.utils.smiles import parse_smiles
+    from ..utils.smiles import parse_smiles
 
     mol = parse_smiles(smiles, lenient=True)
     if mol is None:

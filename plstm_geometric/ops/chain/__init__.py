@@ -5,7 +5,7 @@ chunks) equals :func:`~plstm_geometric.ops.dag.plstm_dag` on the chain graph;
 :func:`plstm_1d_reference` (``reference.py``) is the sequential recurrence with the same
 signature.
 """
-from plstm_geometric.ops.chain.chunk import plstm_1d
-from plstm_geometric.ops.chain.reference import plstm_1d_reference
+from .chunk import plstm_1d
+from .reference import plstm_1d_reference
 
 __all__ = ["plstm_1d", "plstm_1d_reference"]

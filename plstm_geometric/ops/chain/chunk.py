@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from plstm_geometric.ops.utils import (call_in_recurrence_dtype, check_chunk_size, check_gates,
-                                       check_qkv, next_pow2)
+from ..utils import (call_in_recurrence_dtype, check_chunk_size, check_gates, check_qkv,
+                     next_pow2)
 
 
 def check_1d(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transition: Tensor,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from plstm_geometric.ops.chain.chunk import check_1d
+from .chunk import check_1d
 
 
 def plstm_1d_reference(

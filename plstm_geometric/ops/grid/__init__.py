@@ -20,12 +20,12 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import Tensor
 
-from plstm_geometric.ops.grid._checks import check_2d
-from plstm_geometric.ops.grid.chunk import chunk_2d
-from plstm_geometric.ops.grid.dense import dense_2d
-from plstm_geometric.ops.grid.reference import plstm_2d_reference
-from plstm_geometric.ops.grid.wavefront import wavefront_2d
-from plstm_geometric.ops.utils import call_in_recurrence_dtype, check_chunk_size, next_pow2
+from ._checks import check_2d
+from .chunk import chunk_2d
+from .dense import dense_2d
+from .reference import plstm_2d_reference
+from .wavefront import wavefront_2d
+from ..utils import call_in_recurrence_dtype, check_chunk_size, next_pow2
 
 FORMS = ("auto", "dense", "wavefront", "chunkwise")
 
@@ -203,7 +203,7 @@ def __getattr__(name: str) -> Any:
         warnings.warn(f"plstm_geometric.ops.grid.{name} moved to plstm_geometric.ops.chain."
                       f"{name}; the old path goes in the next release", DeprecationWarning,
                       stacklevel=2)
-        from plstm_geometric.ops import chain
+        from .. import chain
         return getattr(chain, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

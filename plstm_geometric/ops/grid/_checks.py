@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 
 from torch import Tensor
 
-from plstm_geometric.ops.utils import check_gates, check_qkv
+from ..utils import check_gates, check_qkv
 
 GATE_NAMES = ("source_r", "source_d", "trans_rl", "trans_ru", "trans_dl", "trans_du", "mark_l",
               "mark_u", "direct")

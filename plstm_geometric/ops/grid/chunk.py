@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from plstm_geometric.ops.grid.wavefront import _plan
-from plstm_geometric.ops.utils import next_pow2
+from .wavefront import _plan
+from ..utils import next_pow2
 
 
 def _morton(c: int, device: torch.device) -> Tensor:

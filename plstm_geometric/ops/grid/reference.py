@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from plstm_geometric.ops.grid._checks import check_2d
+from ._checks import check_2d
 
 
 def plstm_2d_reference(
