@@ -201,13 +201,12 @@ def _add_inference_args(p: argparse.ArgumentParser) -> None:
     _add_device_args(p)
 
 
+# Options that only mean something with --data-path.
+_CSV_ONLY = ("smiles_column", "target_columns", "task_type", "split", "split_sizes", "split_column")
 # Graph-only options of ``train`` (their defaults are None / False): --task arrow-pointing
 # refuses them rather than silently ignoring them.
 _GRAPH_ONLY = ("dataset", "folds", "limit", "resume", "stop_after", "dropout", "virtual_node",
-               "pool", "orientation", "data_path", "smiles_column", "target_columns", "task_type",
-               "split", "split_sizes", "split_column")
-# Options that only mean something with --data-path.
-_CSV_ONLY = ("smiles_column", "target_columns", "task_type", "split", "split_sizes", "split_column")
+               "pool", "orientation", "data_path") + _CSV_ONLY
 
 
 def cmd_train(args) -> None:

@@ -238,11 +238,9 @@ class PLSTMConv(torch.nn.Module):
         if edge_attr.dim() != 2 or edge_attr.size(1) != self.edge_dim:
             raise ValueError(f"edge_attr has shape {list(edge_attr.shape)}, but the layer has "
                              f"edge_dim={self.edge_dim}: it needs [num_edges, {self.edge_dim}]")
-        # Read once per structure (a host sync), not in every forward.
-        explicit = dag.cache.get("explicit_edges")
-        if explicit is None:
-            explicit = dag.cache["explicit_edges"] = bool(dag.num_edges) and int(dag.edge_id.min()) < 0
-        if explicit:
+        # Only LineDAG.from_edges writes edge_id = -1, and only it leaves the spec unset, so a
+        # structure with a spec needs no look at its edge ids (that would be a host sync).
+        if dag.spec is None and dag.num_edges and int(dag.edge_id.min()) < 0:
             raise ValueError("this line DAG was built from explicit edges (edge_id = -1), so edge "
                              "features cannot be mapped onto its DAG edges")
         return edge_attr[dag.edge_id].to(self.edge_gates.weight.dtype)

@@ -162,8 +162,9 @@ class Objective:
 
     @classmethod
     def fit(cls, task: GraphTask, train_set) -> "Objective":
-        # InMemoryDataset subsets collate the labels of their graphs in one go.
-        y = (train_set.y if hasattr(train_set, "y") else torch.cat([d.y for d in train_set])).float()
+        # Graph by graph: on an InMemoryDataset subset, `.y` would collate every attribute of
+        # every graph (x, edge_index, the stored structures) just to read the labels.
+        y = torch.cat([d.y for d in train_set]).float()
         if task.task == "binary":  # positive rate per task over the labelled graphs
             return cls(task.task, prior=torch.nanmean(y.view(len(train_set), -1), 0))
         if task.task == "multiclass":

@@ -57,9 +57,6 @@ class AddLineDAG(BaseTransform):
             bad = [d for d in directions if d not in DIRECTIONS]
             if bad:
                 raise ValueError(f"directions must be among {list(DIRECTIONS)}, got {bad}")
-            bad = [m for m in modes if m not in ("P", "D")]
-            if bad:
-                raise ValueError(f"modes must be among ['P', 'D'], got {bad}")
             specs = [LineDAGSpec(mode, DIRECTIONS[direction], drop_self_loops=drop_self_loops)
                      for direction in directions for mode in modes]
         elif (tuple(modes), tuple(directions), drop_self_loops) != (
