@@ -26,7 +26,7 @@ class PLSTM1D(PLSTMConv):
     :math:`S_t` onto edge :math:`t \to t+1`, :math:`M_t` from edge :math:`t-1 \to t`,
     :math:`T_t` at node :math:`t` (every line node of a chain has one successor and one
     predecessor, so both P-mode normalisations agree; D-mode pruning removes nothing).
-    Then per-head RMSNorm and the output projection. A module with the same state dict
+    Then the readout of :class:`PLSTMConv` (per-head norm, optional output gate, projection). A module with the same state dict
     as a :class:`PLSTMConv` computes the same numbers on the chain graph (tested).
 
     Args:
@@ -39,6 +39,7 @@ class PLSTM1D(PLSTMConv):
         value_dim (int, optional): :math:`V` per head. (default: ``out_channels // heads``)
         scale_qk (bool, optional): Multiply queries by :math:`K^{-1/2}`. (default: :obj:`False`)
         chunk_size (int, optional): Chunk length of :func:`plstm_1d`. (default: :obj:`64`)
+        norm, out_gate, qk_norm, init: as :class:`PLSTMConv` (the same code applies them).
 
     Shapes:
         - **input:** :math:`(B, T, F_{in})`
@@ -48,9 +49,11 @@ class PLSTM1D(PLSTMConv):
     def __init__(self, in_channels: int, out_channels: int, heads: int = 4, mode: str = "P",
                  reverse: bool = False, key_dim: Optional[int] = None,
                  value_dim: Optional[int] = None, scale_qk: bool = False,
-                 chunk_size: int = 64) -> None:
+                 chunk_size: int = 64, norm: str = "rms", out_gate: bool = False,
+                 qk_norm: bool = False, init: str = "reference") -> None:
         super().__init__(in_channels, out_channels, heads=heads, mode=mode, reverse=reverse,
-                         key_dim=key_dim, value_dim=value_dim, scale_qk=scale_qk)
+                         key_dim=key_dim, value_dim=value_dim, scale_qk=scale_qk, norm=norm,
+                         out_gate=out_gate, qk_norm=qk_norm, init=init)
         self.chunk_size = chunk_size
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
@@ -63,14 +66,10 @@ class PLSTM1D(PLSTMConv):
         if self.reverse:
             x = x.flip(1)
         B, T, _ = x.shape
-        h, k, v = self.heads, self.key_dim, self.value_dim
-        query, key, value = self.qkv(x).split([h * k, h * k, h * v], dim=-1)
-        query, key, value = (t.view(B, T, h, -1) for t in (query, key, value))
-        if self.scale_qk:
-            query = query * k ** -0.5
-        source, mark, direct, tau = self.node_gates(x).view(B, T, 4, h).unbind(2)
+        query, key, value = self.heads_qkv(x)
+        source, mark, direct, tau = self.node_gates(x).view(B, T, 4, self.heads).unbind(2)
         transition = tau / (P_NORM_ALPHA + tau.abs()) if self.mode == "P" else torch.tanh(tau)
         y = plstm_1d(query, key, value, torch.sigmoid(source), transition, torch.sigmoid(mark),
                      torch.sigmoid(direct), chunk_size=self.chunk_size)
-        out = self.out(self.norm(y).reshape(B, T, -1))
+        out = self.readout(y, x)
         return out.flip(1) if self.reverse else out

@@ -197,9 +197,28 @@ class PLSTMConv(torch.nn.Module):
         if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
             raise ValueError(f"edge_attr has {edge_attr.size(0)} rows but edge_index has "
                              f"{edge_index.size(1)} columns; it needs one row per column")
-        y = plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag, form=self.form)
+        return self.readout(plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag,
+                                      form=self.form), x)
+
+    def heads_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Query, key and value per head, ``[..., H, K]``, ``[..., H, K]``, ``[..., H, V]`` for
+        ``x`` of shape ``[..., F_in]`` (``qk_norm`` and ``scale_qk`` applied)."""
+        h, k, v = self.heads, self.key_dim, self.value_dim
+        query, key, value = self.qkv(x).split([h * k, h * k, h * v], dim=-1)
+        lead = x.shape[:-1]
+        query, key, value = query.view(*lead, h, k), key.view(*lead, h, k), value.view(*lead, h, v)
+        if self.qk_norm:
+            query = torch.nn.functional.normalize(query, dim=-1)
+            key = torch.nn.functional.normalize(key, dim=-1)
+        if self.scale_qk:
+            query = query * k ** -0.5
+        return query, key, value
+
+    def readout(self, y: Tensor, x: Tensor) -> Tensor:
+        """Kernel output ``[..., H, V]`` → layer output ``[..., F_out]``: per-head norm, the
+        optional output gate from ``x`` ``[..., F_in]``, the output projection."""
         # An explicit width: with no nodes, reshape(0, -1) cannot infer it.
-        y = self.norm(y).reshape(x.size(0), self.heads * self.value_dim)
+        y = self.norm(y).reshape(*x.shape[:-1], self.heads * self.value_dim)
         if self.out_gate is not None:
             y = y * torch.sigmoid(self.out_gate(x))
         return self.out(y)
@@ -207,14 +226,8 @@ class PLSTMConv(torch.nn.Module):
     def kernel_inputs(self, x: Tensor, dag: LineDAG,
                       edge_attr: Optional[Tensor] = None) -> tuple[Tensor, ...]:
         """Query, key, value and the four gates that this layer feeds to :func:`plstm_dag`."""
-        h, k, v = self.heads, self.key_dim, self.value_dim
-        query, key, value = self.qkv(x).split([h * k, h * k, h * v], dim=-1)
-        query, key, value = query.view(-1, h, k), key.view(-1, h, k), value.view(-1, h, v)
-        if self.qk_norm:
-            query = torch.nn.functional.normalize(query, dim=-1)
-            key = torch.nn.functional.normalize(key, dim=-1)
-        if self.scale_qk:
-            query = query * k ** -0.5
+        h = self.heads
+        query, key, value = self.heads_qkv(x)
         node_gate = self.node_gates(x).view(-1, 4, h)
         src, dst = dag.line_index
         source, mark = node_gate[dag.tail, 0], node_gate[dag.head, 1]

@@ -13,16 +13,22 @@ def chain_batch(B: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:
     return edge_index, torch.arange(B).repeat_interleave(T)
 
 
+# The layer options of PLSTMConv (PLSTMNet's default uses qk_norm) reach PLSTM1D too.
+OPTIONS = [{}, {"qk_norm": True, "out_gate": True, "scale_qk": True}, {"norm": "none"}]
+
+
 @pytest.mark.parametrize("mode", ["P", "D"])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("T,chunk", [(1, 4), (9, 4), (23, 8)])
-def test_plstm1d_equals_plstm_conv_on_chain(mode, reverse, T, chunk):
+@pytest.mark.parametrize("options", OPTIONS, ids=["paper", "qk-gate-scale", "no-norm"])
+def test_plstm1d_equals_plstm_conv_on_chain(mode, reverse, T, chunk, options):
     torch.manual_seed(T)
-    layer = PLSTM1D(6, 8, heads=2, mode=mode, reverse=reverse, chunk_size=chunk).double()
+    layer = PLSTM1D(6, 8, heads=2, mode=mode, reverse=reverse, chunk_size=chunk,
+                    **options).double()
     with torch.no_grad():  # input-dependent gates and transitions (the init has constant ones)
         for p in layer.parameters():
             p.add_(torch.randn_like(p) * 0.5)
-    conv = PLSTMConv(6, 8, heads=2, mode=mode, reverse=reverse).double()
+    conv = PLSTMConv(6, 8, heads=2, mode=mode, reverse=reverse, **options).double()
     conv.load_state_dict(layer.state_dict())
     x = torch.randn(3, T, 6, dtype=torch.float64, requires_grad=True)
     edge_index, batch = chain_batch(3, T)
