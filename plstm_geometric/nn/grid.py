@@ -109,8 +109,8 @@ class PLSTM2D(torch.nn.Module):
         self.norm.reset_parameters()
 
     def _grid_gates(self, raw: Tensor) -> list[Tensor | None]:
-        """The nine kernel gates, each ``[B', X, Y, H]``, from pre-activations
-        ``[B', X, Y, len(gate_names), H]``."""
+        """The nine kernel gates, each ``[B, X, Y, O, H]`` (``O`` orientations), from
+        pre-activations ``[B, X, Y, len(gate_names), O, H]``."""
         g = dict(zip(self.gate_names, raw.unbind(3)))
         if self.mode == "P":
             o, S, T, M, D = (torch.sigmoid(g[n]) for n in _P_GATES)

@@ -28,7 +28,7 @@ def plstm_1d_reference(
         y_t = M_t C_{t-1}^\top q_t + D_t (q_t \cdot k_t) v_t
 
     with :math:`C_{-1} = 0`. Same signature and shapes as
-    :func:`~plstm_geometric.ops.grid.plstm_1d`.
+    :func:`~plstm_geometric.ops.chain.plstm_1d`.
     """
     check_1d(query, key, value, source, transition, mark, direct)
     B, T, H, K = query.shape

@@ -14,7 +14,8 @@ Chain :math:`c` becomes :math:`T + 1` positions of one sequence for
   :math:`D_n (q_n \cdot k_n) v_n` is added per node.
 
 Then :math:`y_{t} = M_{e_{t-1}} C_{e_{t-1}}^\top q_{h(e_{t-1})}`, exactly the DAG readout, in
-``plstm_1d``'s chunked log-depth form: no Python iteration per level.
+``plstm_1d``'s chunked log-depth form: one Python step per chunk of positions instead of one
+per level.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import cumsum
 
 from ...structure import LineDAG
 from ..chain import plstm_1d
@@ -59,7 +61,7 @@ def chain_layout(line_dag: LineDAG) -> Optional[ChainLayout]:
         level = line_dag.edge_level
         span = torch.zeros(num_edges, dtype=torch.long, device=device).scatter_reduce_(
             0, root, level + 2, reduce="amax")  # positions of the chain rooted there (0 if none)
-        start = torch.cumsum(span, 0) - span
+        start = cumsum(span)[:-1]
         pos = start[root] + level
         size = int(span.sum())
         edge = torch.full((size,), num_edges, dtype=torch.long, device=device)
@@ -79,7 +81,7 @@ def plstm_dag_chain(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
     """Chain form of :func:`~plstm_geometric.ops.plstm_dag` (same signature and result).
 
     Raises:
-        ValueError: if the line DAG is not a set of chains (or too unevenly long ones).
+        ValueError: if the line DAG is not a set of chains.
     """
     layout = chain_layout(line_dag)
     if layout is None:

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import cumsum
 
 from ...structure import LineDAG
 from ...structure._index import expand_ranges, local_ids
@@ -147,7 +148,7 @@ def dense_layout(line_dag: LineDAG, heads: int, width: int = 64) -> DenseLayout:
     e_pad = zeros.scatter_reduce(0, bucket_of[used], e_count[used], reduce="amax")
     # Per graph and head a block of n rows, e² (A), e·n (B, X, and M as n·e) and n² (G) entries.
     block_size = torch.stack([n_pad, e_pad * e_pad, e_pad * n_pad, n_pad * n_pad]) * heads
-    starts = torch.cumsum(block_size * count, 1) - block_size * count
+    starts = cumsum(block_size * count, dim=1)[:, :-1]
     graph_start = starts[:, member] + slot * block_size[:, member]  # [4, G]
     info = torch.cat([count[None], n_pad[None], e_pad[None], block_size * count]).tolist()
     buckets = [Bucket(*(info[j][i] for j in range(3))) for i in range(num_buckets)]
