@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--warmup", type=float, default=0.05)
     p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--beta2", type=float, default=0.999, help="AdamW's second-moment decay")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hidden", type=int)
@@ -49,6 +50,8 @@ def main() -> None:
     p.add_argument("--plstm-norm", choices=("rms", "none"))
     p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction)
     p.add_argument("--head-norm", choices=("none", "batch", "layer"))
+    p.add_argument("--lr-scale", action="append", default=[], metavar="SUBSTRING=FACTOR",
+                   help="scale the lr of parameters whose name contains SUBSTRING (repeatable)")
     p.add_argument("--valid", action="store_true", help="score the validation split at the end")
     p.add_argument("--json", help="write the records here")
     args = p.parse_args()
@@ -74,6 +77,19 @@ def main() -> None:
     loader = DataLoader(train_set, batch_sampler=sampler)
     optimizer, scheduler = adamw_cosine(model, args.lr, args.weight_decay,
                                         args.epochs * len(sampler), args.warmup)
+    for group in optimizer.param_groups:
+        group["betas"] = (group["betas"][0], args.beta2)
+    if args.lr_scale:  # one group per factor; the schedule's lambda scales every group alike
+        rules = [(k, float(v)) for k, v in (r.split("=") for r in args.lr_scale)]
+        groups = {}
+        for name, param in model.named_parameters():
+            factor = next((f for k, f in rules if k in name), 1.0)
+            groups.setdefault(factor, []).append(param)
+        optimizer = torch.optim.AdamW([{"params": ps, "lr": args.lr * f} for f, ps in groups.items()],
+                                      lr=args.lr, weight_decay=args.weight_decay,
+                                      betas=(0.9, args.beta2))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, scheduler.lr_lambdas[0])
+        print("lr groups: " + ", ".join(f"x{f}: {len(ps)} tensors" for f, ps in groups.items()))
     prior = objective.prior.clamp(1e-6, 1 - 1e-6)
     entropy = float(-(prior * prior.log() + (1 - prior) * (1 - prior).log()).mean())
     print(f"{args.dataset} {args.model} {json.dumps({k: v for k, v in vars(args).items() if v is not None})}")

@@ -66,6 +66,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plstm-init", choices=("reference", "torch"),
                    help="pLSTM layer init: the reference's gate biases, or PyTorch's default "
                         "Linear init (default: PLSTMNet's)")
+    p.add_argument("--head-norm", choices=("none", "batch"),
+                   help="pLSTM: norm of the pooled graph features before the head, none or "
+                        "batch (BatchNorm1d over the graphs of a batch) (default: PLSTMNet's)")
 
 
 def _add_arrow_args(p: argparse.ArgumentParser) -> None:

@@ -120,3 +120,37 @@ def test_gine_needs_edge_features():
         GINNet(2, in_channels=4, use_edge_attr=True)
     with pytest.raises(ValueError, match="pool"):
         GINNet(2, in_channels=4, pool="max")
+
+
+def test_plstm_net_head_norm_batch_standardises_the_pooled_graph_features():
+    batch = Batch.from_data_list([smiles_to_data(s) for s in MOLS])
+    torch.manual_seed(0)
+    model = randomize_all(PLSTMNet(1, hidden_channels=32, ogb_features=True, head_norm="batch"),
+                          scale=0.3)
+    assert str(model).endswith("head_norm='batch')")
+    # The same weights without the norm give the pooled features p the norm standardises.
+    plain = PLSTMNet(1, hidden_channels=32, ogb_features=True)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith("pool_norm.")})
+    seen = []
+    for m in (model, plain):
+        m.head.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    model.train()
+    model(batch)
+    plain(batch)
+    bn, p = model.pool_norm, seen[1]
+    expected = (p - p.mean(0)) / torch.sqrt(p.var(0, unbiased=False) + bn.eps) * bn.weight + bn.bias
+    torch.testing.assert_close(seen[0], expected, atol=1e-4, rtol=1e-4)
+    # One graph: eval mode uses the running statistics; training refuses with a clear message.
+    model.eval()
+    single = Batch.from_data_list([smiles_to_data(MOLS[0])])
+    torch.testing.assert_close(model(single), model(batch)[:1], atol=1e-5, rtol=1e-5)
+    model.train()
+    with pytest.raises(ValueError, match="at least 2 graphs per training batch, got 1"):
+        model(single)
+    # reset_parameters resets the norm's statistics and affine part with the rest.
+    model.reset_parameters()
+    assert (bn.running_mean == 0).all() and (bn.running_var == 1).all()
+    assert (bn.weight == 1).all() and (bn.bias == 0).all()
+    with pytest.raises(ValueError, match="unknown head_norm 'layer'"):
+        PLSTMNet(1, hidden_channels=32, ogb_features=True, head_norm="layer")

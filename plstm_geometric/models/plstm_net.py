@@ -20,7 +20,7 @@ class PLSTMNet(torch.nn.Module):
     .. math::
         h^{(0)} = \mathrm{Enc}(x) + \mathrm{SinDeg}(\deg), \quad
         h^{(i+1)} = \mathrm{Block}_i(h^{(i)}, \mathrm{Enc}_e(\varepsilon)), \quad
-        \hat{y} = \mathrm{MLP}\big(\mathrm{mean}_n\,\mathrm{RMSNorm}(h^{(B)}_n)\big)
+        \hat{y} = \mathrm{MLP}\big(\mathrm{Norm}_G(\mathrm{mean}_n\,\mathrm{RMSNorm}(h^{(B)}_n))\big)
 
     Each block is a P layer then a D layer; block :math:`i` runs on the forward DAG when
     :math:`i` is even and on the reverse DAG when odd. The DAG is oriented by
@@ -59,6 +59,12 @@ class PLSTMNet(torch.nn.Module):
             (default: :obj:`True`)
         init (str, optional): pLSTM layer init, ``"reference"`` or ``"torch"``.
             (default: :obj:`"reference"`)
+        head_norm (str, optional): Normalisation of the pooled graph features before the head:
+            ``"none"`` or ``"batch"`` (``BatchNorm1d`` over the graphs of a batch, as OGB's GIN
+            normalises its layers; it standardises the small differences between graphs that
+            mean pooling of normalised node features leaves, see docs/results.md, "Collapse
+            study"). With ``"batch"`` a training batch needs at least two graphs, and
+            multi-process training normalises per process. (default: :obj:`"none"`)
 
     Shapes:
         - **input:** a :class:`~torch_geometric.data.Batch` with ``x`` :math:`(N, F)`,
@@ -71,8 +77,10 @@ class PLSTMNet(torch.nn.Module):
                  heads: int = 4, in_channels: Optional[int] = None, edge_dim: Optional[int] = None,
                  ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
-                 init: str = "reference"):
+                 init: str = "reference", head_norm: str = "none"):
         super().__init__()
+        if head_norm not in ("none", "batch"):
+            raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")
         self.out_channels, self.hidden_channels = out_channels, hidden_channels
         self.num_blocks, self.heads, self.dropout = num_blocks, heads, dropout
         self.node_encoder = NodeEncoder(hidden_channels, in_channels, ogb_features)
@@ -83,6 +91,8 @@ class PLSTMNet(torch.nn.Module):
                        mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, out_gate=out_gate,
                        qk_norm=qk_norm, init=init) for i in range(num_blocks))
         self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
+        self.head_norm = head_norm
+        self.pool_norm = torch.nn.BatchNorm1d(hidden_channels) if head_norm == "batch" else None
         self.head = torch.nn.Sequential(
             torch.nn.Linear(hidden_channels, hidden_channels), torch.nn.GELU(),
             torch.nn.Dropout(dropout), torch.nn.Linear(hidden_channels, out_channels))
@@ -90,7 +100,7 @@ class PLSTMNet(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         for module in (self.node_encoder, self.edge_encoder, self.degree_encoding, *self.blocks,
-                       self.norm):
+                       self.norm, *([self.pool_norm] if self.pool_norm is not None else [])):
             module.reset_parameters()
         for layer in self.head:
             if hasattr(layer, "reset_parameters"):
@@ -106,8 +116,16 @@ class PLSTMNet(torch.nn.Module):
         node_order = data.get("node_order")
         for block in self.blocks:
             h = block(h, edge_index, edge_attr, batch, line_dag=line_dag, node_order=node_order)
-        return self.head(global_mean_pool(self.norm(h), batch, size=num_graphs))
+        pooled = global_mean_pool(self.norm(h), batch, size=num_graphs)
+        if self.pool_norm is not None:
+            if self.training and num_graphs < 2:
+                raise ValueError(f"PLSTMNet(head_norm='batch') needs at least 2 graphs per "
+                                 f"training batch, got {num_graphs}; use a larger batch, "
+                                 f"eval mode, or head_norm='none'")
+            pooled = self.pool_norm(pooled)
+        return self.head(pooled)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.out_channels}, hidden_channels="
-                f"{self.hidden_channels}, num_blocks={self.num_blocks}, heads={self.heads})")
+                f"{self.hidden_channels}, num_blocks={self.num_blocks}, heads={self.heads}"
+                + (f", head_norm={self.head_norm!r}" if self.head_norm != "none" else "") + ")")

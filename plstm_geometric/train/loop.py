@@ -30,7 +30,7 @@ _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "
              "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
              "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
              "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
-             "qk_norm", "plstm_init", "prior_bias")
+             "qk_norm", "plstm_init", "head_norm", "prior_bias")
 
 
 @dataclass
@@ -71,6 +71,7 @@ class TrainConfig:
     out_gate: Optional[bool] = None
     qk_norm: Optional[bool] = None
     plstm_init: Optional[str] = None
+    head_norm: Optional[str] = None
     prior_bias: bool = False
     line_dag: str = "cached"
     limit: Optional[int] = None
@@ -457,7 +458,8 @@ def run(cfg: TrainConfig) -> dict:
                          osp.join(out, "splits.json"))
     kwargs = model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
                           cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
-                          out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init)
+                          out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init,
+                          head_norm=cfg.head_norm)
     folds = range(min(cfg.folds or len(task.folds), len(task.folds)))
     runs = []
     for seed in range(cfg.seeds):
