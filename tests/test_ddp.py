@@ -62,3 +62,23 @@ def test_sampler_length_counts_the_batches_it_yields():
                 for rank in range(world):
                     sampler = GlobalBatchSampler(total, batch_size, DistInfo(rank, world), seed=0)
                     assert len(sampler) == len(list(sampler)), (total, batch_size, world, rank)
+
+
+def test_sampler_merges_a_one_graph_last_batch_the_same_for_every_world_size():
+    # A one-graph last batch (e.g. FreeSolv's 513 training molecules in batches of 32) joins the
+    # batch before it: a batch norm over graphs cannot train on one graph. W processes still see
+    # the batches of one process, split.
+    from plstm_geometric.train.distributed import DistInfo, GlobalBatchSampler
+
+    for total in range(2, 40):
+        for batch_size in range(2, 9):
+            one = list(GlobalBatchSampler(total, batch_size, DistInfo(), seed=0))
+            assert sorted(i for b in one for i in b) == list(range(total))
+            assert min(len(b) for b in one) >= 2, (total, batch_size)
+            for world in (2, 3):
+                shards = [list(GlobalBatchSampler(total, batch_size, DistInfo(r, world), seed=0))
+                          for r in range(world)]
+                joined = [sum((s[k] for s in shards), []) for k in range(len(shards[0]))]
+                assert joined == one[:len(joined)], (total, batch_size, world)
+    batches = list(GlobalBatchSampler(513, 32, DistInfo(), seed=0))
+    assert [len(b) for b in batches] == [32] * 15 + [33]

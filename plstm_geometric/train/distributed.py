@@ -51,8 +51,8 @@ class GlobalBatchSampler(DistributedSampler):
     ``batch_size`` and gives rank ``r`` the ``r``-th of ``W`` near-equal contiguous slices of each. So ``W`` processes
     see exactly the batches one process with ``batch_size`` sees, which, with the loss weighting
     of the training loop, makes multi-process training reproduce single-process training. A last
-    global batch smaller than ``W`` would leave a rank without data, so it is dropped when
-    ``W > 1``.
+    global batch of one graph joins the batch before it; a last global batch smaller than ``W``
+    that remains would leave a rank without data, so it is dropped.
 
     Args:
         num_samples_total (int): Dataset size.
@@ -74,24 +74,37 @@ class GlobalBatchSampler(DistributedSampler):
             order = torch.randperm(self.total, generator=g).tolist()
         else:
             order = list(range(self.total))
+        batches = [order[start:start + self.batch_size]
+                   for start in range(0, self.total, self.batch_size)]
+        if len(batches) > 1 and len(batches[-1]) < self._smallest:
+            batches[-2:] = [batches[-2] + batches[-1]]
         out = []
-        for start in range(0, self.total, self.batch_size):
-            batch = order[start:start + self.batch_size]
+        for batch in batches:
             if len(batch) < self.num_replicas:
                 break
             n, r, w = len(batch), self.rank, self.num_replicas
             out.append(batch[r * n // w:(r + 1) * n // w])
         return out
 
+    @property
+    def _smallest(self) -> int:
+        # A one-graph last batch joins the batch before it: a one-graph step is a full-lr step
+        # on one sample, and a batch norm over graphs (PLSTMNet(head_norm="batch")) cannot train
+        # on one graph. The rule ignores the world size, so W processes keep seeing the batches
+        # of one process.
+        return min(2, self.batch_size)
+
     def __iter__(self) -> Iterator[List[int]]:
         return iter(self._batches())
 
     def __len__(self) -> int:
-        # Counted, not shuffled: the loop and the progress bar ask every epoch.
-        if self.batch_size < self.num_replicas:
-            return 0
+        # Counted, not shuffled (the loop and the progress bar ask every epoch), by the rules of
+        # _batches applied to the batch sizes.
         full, rest = divmod(self.total, self.batch_size)
-        return full + int(rest >= self.num_replicas)
+        sizes = [self.batch_size] * full + ([rest] if rest else [])
+        if len(sizes) > 1 and sizes[-1] < self._smallest:
+            sizes[-2:] = [sizes[-2] + sizes[-1]]
+        return next((k for k, n in enumerate(sizes) if n < self.num_replicas), len(sizes))
 
 
 def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
