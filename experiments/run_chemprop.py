@@ -9,7 +9,9 @@ Writes the dataset's SMILES, targets and our split (fold 0 of ``load_task``: ``t
 budget (``--pytorch-seed`` = ``--data-seed`` = seed, one CPU thread), reads its test predictions
 (chemprop's own best-validation checkpoint) and scores them with
 :func:`plstm_geometric.train.metrics.compute_metrics`, the function our training loop uses.
-Molecules our featuriser rejected (zero atoms) are left out and counted. Writes a JSON record
+Molecules our featuriser rejected (zero atoms) or RDKit cannot parse (chemprop stops on them;
+ogbg-molhiv has 7) are left out and counted; the test metric is then over the remaining test
+molecules. Writes a JSON record
 (command, chemprop version, per-epoch validation curve, test metrics, seconds) to ``--json``
 (default ``experiments/results/chemprop-<dataset>-seed<S>.json``).
 """
@@ -35,9 +37,23 @@ from plstm_geometric.train.metrics import compute_metrics
 CHEMPROP_TASK = {"regression": "regression", "binary": "classification"}
 
 
-def write_split_csv(task, path: str) -> tuple[list[int], list[str], int]:
+def graph_smiles(task, root: str) -> list[str]:
+    """The SMILES of every graph: the graphs' own ``smiles`` (MoleculeNet), or, for an OGB
+    dataset, whose graphs carry none, the folder's ``mapping/mol.csv.gz`` in graph order."""
+    if task.ogb_name:
+        from plstm_geometric.datasets.ogb import load_ogb
+
+        return load_ogb(task.ogb_name, root, download=False)[2]
+    return [task.dataset[i].smiles for i in range(len(task.dataset))]
+
+
+def write_split_csv(task, path: str, smiles: list[str]) -> tuple[list[int], list[str], int]:
     """Rows of fold 0 with a split label; returns (test indices in row order, target columns,
-    rejected molecules)."""
+    rejected molecules). A molecule is rejected when our featuriser gave it no atoms or RDKit
+    cannot parse its SMILES (chemprop stops on those: ogbg-molhiv has 7 hypervalent ones)."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
     split = task.folds[0]
     label = {}
     for key, name in (("train", "train"), ("valid", "val"), ("test", "test")):
@@ -50,11 +66,11 @@ def write_split_csv(task, path: str) -> tuple[list[int], list[str], int]:
         writer.writerow(["smiles", *targets, "split"])
         for i in sorted(label):
             data = task.dataset[i]
-            if data.num_nodes == 0:
+            if data.num_nodes == 0 or Chem.MolFromSmiles(smiles[i].strip()) is None:
                 rejected += 1
                 continue
             y = data.y.view(-1).float().tolist()
-            writer.writerow([data.smiles.strip(), *["" if np.isnan(v) else f"{v:.7g}" for v in y], label[i]])
+            writer.writerow([smiles[i].strip(), *["" if np.isnan(v) else f"{v:.7g}" for v in y], label[i]])
             if label[i] == "test":
                 test.append(i)
     return test, targets, rejected
@@ -89,7 +105,8 @@ def main() -> None:
     if task.task not in CHEMPROP_TASK:
         raise SystemExit(f"{args.dataset}: task {task.task!r} is not run with chemprop here")
     csv_path = osp.join(work, "data.csv")
-    test, targets, rejected = write_split_csv(task, csv_path)
+    smiles = graph_smiles(task, args.root)
+    test, targets, rejected = write_split_csv(task, csv_path, smiles)
     cmd = [args.chemprop, "train", "-i", csv_path, "-s", "smiles", "--target-columns", *targets,
            "--splits-column", "split", "-t", CHEMPROP_TASK[task.task], "--epochs", str(args.epochs),
            "--pytorch-seed", str(args.seed), "--data-seed", str(args.seed), "--num-workers", "0",
@@ -103,7 +120,7 @@ def main() -> None:
                              recursive=True)
     with open(pred_path) as f:
         rows = list(csv.DictReader(f))
-    if [r["smiles"] for r in rows] != [task.dataset[i].smiles.strip() for i in test]:
+    if [r["smiles"] for r in rows] != [smiles[i].strip() for i in test]:
         raise SystemExit(f"{pred_path}: test rows are not our test split in order")
     pred = torch.tensor([[float(r[t]) for t in targets] for r in rows])
     y = torch.stack([task.dataset[i].y.view(-1).float() for i in test])
