@@ -34,6 +34,13 @@ def test_binary_prior_is_the_positive_rate_of_labelled_graphs_as_log_odds():
     assert torch.allclose(objective.output_bias(), torch.tensor([math.log(1 / 3), math.log(2.0)]))
 
 
+def test_binary_task_without_training_labels_gets_bias_zero_not_nan():
+    nan = float("nan")
+    data = graphs([[1, nan], [0, nan], [0, nan], [0, nan]], (1, 2))
+    objective = Objective.fit(task("binary", 2), data)
+    assert torch.allclose(objective.output_bias(), torch.tensor([math.log(1 / 3), 0.0]))
+
+
 def test_multiclass_prior_is_log_class_frequency_and_regression_has_none():
     objective = Objective.fit(task("multiclass", 3), graphs([0, 2, 2, 2], (1,)))
     assert torch.allclose(objective.output_bias().exp(), torch.tensor([0.25, 1e-6, 0.75]), atol=1e-7)

@@ -184,7 +184,9 @@ class Objective:
         (multiclass); ``None`` for regression (standardised targets: the prior is 0)."""
         if self.prior is None:
             return None
-        p = self.prior.clamp(1e-6, 1 - 1e-6)
+        # A binary task without a labelled training graph has no prior (NaN rate): bias 0
+        # there, instead of a NaN that would make every output NaN.
+        p = self.prior.nan_to_num(0.5).clamp(1e-6, 1 - 1e-6)
         return torch.log(p) - (torch.log1p(-p) if self.task == "binary" else 0.0)
 
     def loss_sum(self, out: torch.Tensor, y: torch.Tensor):
