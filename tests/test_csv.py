@@ -207,6 +207,10 @@ def test_split_column_resume_and_cache_key(tmp_path):
     frame.to_csv(data, index=False)
     with pytest.raises(SystemExit, match="other settings: data_hash="):
         main(args + ["--resume"])
+    # ... and so does evaluate, which would otherwise score the run on the edited rows.
+    with pytest.raises(SystemExit, match="f.csv changed since the run was trained on it"):
+        main(["evaluate", "--checkpoint", str(out / "seed0" / "best.pt"),
+              "--root", str(tmp_path / "data")])
     load_csv_task(str(data), target_columns=["expt"], split_column="fold",
                   root=str(tmp_path / "data"), log=False)
     assert len(list((tmp_path / "data" / "csv").glob("f-*"))) == 2

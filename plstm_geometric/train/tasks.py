@@ -16,7 +16,7 @@ from torch_geometric.data import Dataset
 
 from ..datasets.chembl import ChEMBLActivity
 from ..datasets.files import open_dataset
-from ..datasets.molecule_csv import MoleculeCSV, read_csv_frame
+from ..datasets.molecule_csv import MoleculeCSV, file_hash, read_csv_frame
 from ..datasets.moleculenet import MOLECULENET, OGBMoleculeNet, missing_moleculenet_message
 from ..datasets.ogb import OGB_DATASETS, load_ogb
 from ..datasets.tu import TU, missing_tu_message
@@ -242,6 +242,13 @@ def load_config_task(cfg: dict, root: str, pre_transform: Optional[Callable] = N
     """The task a training configuration (``TrainConfig`` as a dict) names: its CSV file when
     it has a ``data_path``, else the named dataset."""
     if cfg.get("data_path"):
+        if cfg.get("data_hash"):  # a run's config: its file must still be the one it trained on
+            if not osp.exists(cfg["data_path"]):
+                raise FileNotFoundError(f"{cfg['data_path']}: the run's CSV file is gone")
+            if file_hash(cfg["data_path"]) != cfg["data_hash"]:
+                raise ValueError(f"{cfg['data_path']} changed since the run was trained on it "
+                                 f"(hash {cfg['data_hash']}); its splits and rows would not "
+                                 f"match the run's")
         return load_csv_task(cfg["data_path"], cfg["smiles_column"], cfg["target_columns"],
                              cfg["task_type"], cfg["split"], cfg["split_sizes"],
                              cfg["split_column"], root, pre_transform, log)
