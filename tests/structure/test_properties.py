@@ -183,7 +183,7 @@ def test_kernel_forms_equal_the_reference(data: Batch):
         ld = build(data, spec)
         inputs = kernel_inputs(data.num_nodes, ld.num_edges, ld.num_line_edges, seed=2)
         want = plstm_dag_reference(*inputs, ld)
-        for form in ("dense", "state"):
+        for form in ("dense", "compiled", "state"):
             torch.testing.assert_close(plstm_dag(*inputs, ld, form=form), want, atol=1e-12,
                                        rtol=0)
 

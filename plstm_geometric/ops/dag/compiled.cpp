@@ -1,0 +1,260 @@
+// Compiled dense form of plstm_dag (see compiled.py for the math and the layout).
+//
+// One task per graph: its nodes in topological rank order, its DAG edges in line-DAG
+// topological order ("positions"), and per position the line edges that enter it. Every
+// matrix of the closed form is built and used in thread-local scratch, per graph and head:
+//   X = (I - A)^{-1} B   forward substitution over positions, X[p] supported on ranks <= tail(p)
+//   G = M X + diag(D)    lower triangular in rank order (m reaches i only if rank m <= rank i)
+//   y_i = sum_{m in supp G[i]} G[i,m] (q_i . k_m) v_m
+// The support of G's rows (the structural non-zeros, from the same recursion as X) is
+// computed once per graph; the K- and V-long loops run over it only. The backward recomputes
+// X, G and Q K^T (cheaper than storing them) and writes every gradient in place: a node, DAG
+// edge or line edge belongs to exactly one graph, so tasks never write the same element.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+typedef int64_t i64;
+
+struct Layout {
+  i64 graphs, heads, kd, vd;
+  const i64 *node_ptr;      // [G+1] start of each graph in node_of_rank
+  const i64 *node_of_rank;  // [N] node id, graph by graph, topological rank order
+  const i64 *edge_ptr;      // [G+1] start of each graph in edge_of_pos
+  const i64 *edge_of_pos;   // [E] DAG edge id, graph by graph, line-DAG topological order
+  const i64 *tail_rank;     // [E] per position: rank of the edge's tail within its graph
+  const i64 *head_rank;     // [E] per position: rank of the edge's head
+  const i64 *line_ptr;      // [E+1] per position: start of the line edges entering it
+  const i64 *line_src;      // [L] global position of each line edge's source
+  const i64 *line_id;       // [L] index of the line edge in `transition`
+};
+
+template <typename T>
+struct Inputs {
+  const T *q, *k, *v, *source, *transition, *mark, *direct;
+};
+
+template <typename T>
+struct Grads {
+  T *q, *k, *v, *source, *transition, *mark, *direct;
+};
+
+template <typename T>
+static inline T dot(const T *a, const T *b, i64 n) {
+  T s = 0;
+  for (i64 c = 0; c < n; ++c) s += a[c] * b[c];
+  return s;
+}
+
+template <typename T>
+static inline void axpy(T alpha, const T *x, T *y, i64 n) {
+  for (i64 c = 0; c < n; ++c) y[c] += alpha * x[c];
+}
+
+// Per-thread scratch; vectors only grow.
+template <typename T>
+struct Scratch {
+  std::vector<T> x, z, g, qk, dg, row;
+  std::vector<i64> col_ptr, cols;
+  std::vector<uint64_t> supp;
+};
+
+// Structural support of G's rows for graph `g`: cols[col_ptr[i] .. col_ptr[i+1]) = the ranks m
+// (ascending) with a path from m to i along line edges, or m = i.
+template <typename T>
+static void support(const Layout &L, i64 g, Scratch<T> &s) {
+  const i64 n = L.node_ptr[g + 1] - L.node_ptr[g], e0 = L.edge_ptr[g],
+            e = L.edge_ptr[g + 1] - e0, words = (n + 63) / 64;
+  s.supp.assign((size_t)((e + n) * words), 0);
+  uint64_t *xs = s.supp.data(), *gs = xs + e * words;  // rows of X, then rows of G
+  for (i64 i = 0; i < n; ++i) gs[i * words + i / 64] |= uint64_t(1) << (i % 64);
+  for (i64 p = 0; p < e; ++p) {
+    uint64_t *row = xs + p * words;
+    const i64 t = L.tail_rank[e0 + p];
+    row[t / 64] |= uint64_t(1) << (t % 64);
+    for (i64 j = L.line_ptr[e0 + p]; j < L.line_ptr[e0 + p + 1]; ++j) {
+      const uint64_t *src = xs + (L.line_src[j] - e0) * words;
+      for (i64 w = 0; w < words; ++w) row[w] |= src[w];
+    }
+    uint64_t *grow = gs + L.head_rank[e0 + p] * words;
+    for (i64 w = 0; w < words; ++w) grow[w] |= row[w];
+  }
+  s.col_ptr.assign((size_t)(n + 1), 0);
+  s.cols.clear();
+  for (i64 i = 0; i < n; ++i) {
+    for (i64 m = 0; m <= i; ++m)
+      if (gs[i * words + m / 64] >> (m % 64) & 1) s.cols.push_back(m);
+    s.col_ptr[i + 1] = (i64)s.cols.size();
+  }
+}
+
+// X (rows p, columns 0..tail(p)) and G (dense n x n, zero outside its support) of graph g, head h.
+template <typename T>
+static void closed_form(const Layout &L, const Inputs<T> &in, i64 g, i64 h, Scratch<T> &s) {
+  const i64 H = L.heads, n = L.node_ptr[g + 1] - L.node_ptr[g], e0 = L.edge_ptr[g],
+            e = L.edge_ptr[g + 1] - e0;
+  const i64 *nodes = L.node_of_rank + L.node_ptr[g];
+  T *x = s.x.data(), *gm = s.g.data();
+  std::fill(gm, gm + n * n, T(0));
+  for (i64 i = 0; i < n; ++i) gm[i * n + i] = in.direct[nodes[i] * H + h];
+  for (i64 p = 0; p < e; ++p) {
+    const i64 P = e0 + p, t = L.tail_rank[P], edge = L.edge_of_pos[P];
+    T *row = x + p * n;
+    std::fill(row, row + t, T(0));
+    row[t] = in.source[edge * H + h];
+    for (i64 j = L.line_ptr[P]; j < L.line_ptr[P + 1]; ++j) {
+      const i64 src = L.line_src[j] - e0;
+      axpy(in.transition[L.line_id[j] * H + h], x + src * n, row, L.tail_rank[L.line_src[j]] + 1);
+    }
+    axpy(in.mark[edge * H + h], row, gm + L.head_rank[P] * n, t + 1);
+  }
+}
+
+template <typename T>
+static void grow(Scratch<T> &s, i64 n, i64 e, i64 width) {
+  auto at_least = [](std::vector<T> &v, i64 size) {
+    if ((i64)v.size() < size) v.resize((size_t)size);
+  };
+  at_least(s.x, e * n);
+  at_least(s.z, e * n);
+  at_least(s.g, n * n);
+  at_least(s.qk, n * n);
+  at_least(s.dg, n * n);
+  at_least(s.row, width);
+}
+
+template <typename T>
+static void forward_graph(const Layout &L, const Inputs<T> &in, T *y, i64 g, Scratch<T> &s) {
+  const i64 H = L.heads, K = L.kd, V = L.vd, n = L.node_ptr[g + 1] - L.node_ptr[g];
+  if (n == 0) return;
+  const i64 e = L.edge_ptr[g + 1] - L.edge_ptr[g];
+  const i64 *nodes = L.node_of_rank + L.node_ptr[g];
+  grow(s, n, e, V);
+  support(L, g, s);
+  for (i64 h = 0; h < H; ++h) {
+    closed_form(L, in, g, h, s);
+    const T *gm = s.g.data();
+    for (i64 i = 0; i < n; ++i) {
+      const T *qi = in.q + (nodes[i] * H + h) * K;
+      T *yi = y + (nodes[i] * H + h) * V;
+      std::fill(yi, yi + V, T(0));
+      for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
+        const i64 m = s.cols[c], node = nodes[m];
+        const T p = gm[i * n + m] * dot(qi, in.k + (node * H + h) * K, K);
+        axpy(p, in.v + (node * H + h) * V, yi, V);
+      }
+    }
+  }
+}
+
+template <typename T>
+static void backward_graph(const Layout &L, const Inputs<T> &in, const T *dy, const Grads<T> &d,
+                           i64 g, Scratch<T> &s) {
+  const i64 H = L.heads, K = L.kd, V = L.vd, n = L.node_ptr[g + 1] - L.node_ptr[g];
+  if (n == 0) return;
+  const i64 e0 = L.edge_ptr[g], e = L.edge_ptr[g + 1] - e0;
+  const i64 *nodes = L.node_of_rank + L.node_ptr[g];
+  grow(s, n, e, K);
+  support(L, g, s);
+  for (i64 h = 0; h < H; ++h) {
+    closed_form(L, in, g, h, s);
+    const T *gm = s.g.data(), *x = s.x.data();
+    T *dg = s.dg.data(), *z = s.z.data(), *dq = s.row.data();
+    std::fill(dg, dg + n * n, T(0));
+    for (i64 i = 0; i < n; ++i) {
+      const i64 o = (nodes[i] * H + h);
+      std::fill(d.k + o * K, d.k + (o + 1) * K, T(0));
+      std::fill(d.v + o * V, d.v + (o + 1) * V, T(0));
+    }
+    // P = G . QK^T:  dV_m += P[i,m] dY_i,  dP = dY_i . v_m,  dG = dP QK,  dQK = dP G,
+    // dQ_i += dQK k_m,  dK_m += dQK q_i.
+    for (i64 i = 0; i < n; ++i) {
+      const i64 oi = nodes[i] * H + h;
+      const T *qi = in.q + oi * K, *dyi = dy + oi * V;
+      std::fill(dq, dq + K, T(0));
+      for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
+        const i64 m = s.cols[c], om = nodes[m] * H + h;
+        const T *km = in.k + om * K, *vm = in.v + om * V;
+        const T gim = gm[i * n + m], qk = dot(qi, km, K);
+        axpy(gim * qk, dyi, d.v + om * V, V);
+        const T dp = dot(dyi, vm, V);
+        dg[i * n + m] = dp * qk;
+        const T dqk = dp * gim;
+        axpy(dqk, km, dq, K);
+        axpy(dqk, qi, d.k + om * K, K);
+      }
+      std::copy(dq, dq + K, d.q + oi * K);
+      d.direct[oi] = dg[i * n + i];
+    }
+    // G = M X: dM_p = dG[head(p)] . X[p],  dX[p] = M_p dG[head(p)]; then Z = (I - A)^{-T} dX
+    // by back substitution: dS_p = Z[p, tail(p)], dT_{s->p} = Z[p] . X[s], Z[s] += T Z[p].
+    for (i64 p = 0; p < e; ++p) {
+      const i64 P = e0 + p, t = L.tail_rank[P], edge = L.edge_of_pos[P];
+      const T *dgh = dg + L.head_rank[P] * n;
+      const T mark = in.mark[edge * H + h];
+      d.mark[edge * H + h] = dot(dgh, x + p * n, t + 1);
+      T *zp = z + p * n;
+      for (i64 m = 0; m <= t; ++m) zp[m] = mark * dgh[m];
+    }
+    for (i64 p = e - 1; p >= 0; --p) {
+      const i64 P = e0 + p;
+      const T *zp = z + p * n;
+      d.source[L.edge_of_pos[P] * H + h] = zp[L.tail_rank[P]];
+      for (i64 j = L.line_ptr[P]; j < L.line_ptr[P + 1]; ++j) {
+        const i64 src = L.line_src[j] - e0, width = L.tail_rank[L.line_src[j]] + 1;
+        d.transition[L.line_id[j] * H + h] = dot(zp, x + src * n, width);
+        axpy(in.transition[L.line_id[j] * H + h], zp, z + src * n, width);
+      }
+    }
+  }
+}
+
+// Graphs g = first, first + step, ... (interleaved, so that large and small graphs spread
+// over the threads).
+template <typename F>
+static void over_graphs(i64 graphs, i64 threads, F task) {
+  threads = std::max<i64>(1, std::min(threads, graphs));
+  if (threads == 1) {
+    task(0, 1);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (i64 t = 0; t < threads; ++t) pool.emplace_back(task, t, threads);
+  for (auto &th : pool) th.join();
+}
+
+template <typename T>
+static void forward(const Layout *L, const Inputs<T> *in, T *y, i64 threads) {
+  over_graphs(L->graphs, threads, [&](i64 first, i64 step) {
+    Scratch<T> s;
+    for (i64 g = first; g < L->graphs; g += step) forward_graph(*L, *in, y, g, s);
+  });
+}
+
+template <typename T>
+static void backward(const Layout *L, const Inputs<T> *in, const T *dy, const Grads<T> *d,
+                     i64 threads) {
+  over_graphs(L->graphs, threads, [&](i64 first, i64 step) {
+    Scratch<T> s;
+    for (i64 g = first; g < L->graphs; g += step) backward_graph(*L, *in, dy, *d, g, s);
+  });
+}
+
+extern "C" {
+void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, float *y, i64 threads) {
+  forward(L, in, y, threads);
+}
+void plstm_dense_forward_f64(const Layout *L, const Inputs<double> *in, double *y, i64 threads) {
+  forward(L, in, y, threads);
+}
+void plstm_dense_backward_f32(const Layout *L, const Inputs<float> *in, const float *dy,
+                              const Grads<float> *d, i64 threads) {
+  backward(L, in, dy, d, threads);
+}
+void plstm_dense_backward_f64(const Layout *L, const Inputs<double> *in, const double *dy,
+                              const Grads<double> *d, i64 threads) {
+  backward(L, in, dy, d, threads);
+}
+}
