@@ -115,3 +115,12 @@ def test_threads_and_float32_match():
     torch.testing.assert_close(out.double(), one, atol=1e-5, rtol=1e-5)
     for a, b in zip(torch.autograd.grad(out.square().sum(), single), grads_one):
         torch.testing.assert_close(a.double(), b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("k,v", [(16, 16), (32, 32), (64, 64), (32, 16)])
+def test_head_sizes_with_compiled_loops(k, v):
+    """K = V in {16, 32, 64} run loops sized at compile time, others the generic ones (the
+    random cases of test_dag.py: K = 3, V = 4)."""
+    ld, _ = batch_case(seed=7, mode="D")
+    inputs = kernel_inputs(ld.num_nodes, ld.num_edges, ld.num_line_edges, k=k, v=v, seed=7)
+    assert_equals_reference(ld, inputs, "compiled")
