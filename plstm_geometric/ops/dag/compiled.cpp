@@ -136,18 +136,22 @@ static void forward_graph(const Layout &L, const Inputs<T> &in, T *y, i64 g, Scr
   const i64 *nodes = L.node_of_rank + L.node_ptr[g];
   grow(s, n, e, V);
   support(L, g, s);
+  // Row accumulators: a local array when V is known at compile time (kept in registers; in
+  // memory, every pair would wait for the previous pair's store).
+  T local[VC ? VC : 1];
   for (i64 h = 0; h < H; ++h) {
     closed_form(L, in, g, h, s);
     const T *gm = s.g.data();
     for (i64 i = 0; i < n; ++i) {
       const T *qi = in.q + (nodes[i] * H + h) * K;
-      T *yi = y + (nodes[i] * H + h) * V;
-      std::fill(yi, yi + V, T(0));
+      T *acc = VC ? local : s.row.data();
+      std::fill(acc, acc + V, T(0));
       for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
         const i64 m = s.cols[c], node = nodes[m];
         const T p = gm[i * n + m] * dot(qi, in.k + (node * H + h) * K, K);
-        axpy(p, in.v + (node * H + h) * V, yi, V);
+        axpy(p, in.v + (node * H + h) * V, acc, V);
       }
+      std::copy(acc, acc + V, y + (nodes[i] * H + h) * V);
     }
   }
 }
@@ -165,7 +169,8 @@ static void backward_graph(const Layout &L, const Inputs<T> &in, const T *dy, co
   for (i64 h = 0; h < H; ++h) {
     closed_form(L, in, g, h, s);
     const T *gm = s.g.data(), *x = s.x.data();
-    T *dg = s.dg.data(), *z = s.z.data(), *dq = s.row.data();
+    T local[KC ? KC : 1];
+    T *dg = s.dg.data(), *z = s.z.data(), *dq = KC ? local : s.row.data();
     std::fill(dg, dg + n * n, T(0));
     for (i64 i = 0; i < n; ++i) {
       const i64 o = (nodes[i] * H + h);
