@@ -132,7 +132,7 @@ def graph_run_2d(kernel, dags: tuple[Tensor, Tensor], inputs: list[Tensor],
 
 
 # Every form of plstm_2d; the chunk size of a test case applies to the chunkwise form.
-GRID_FORMS = pytest.mark.parametrize("form", ["wavefront", "chunkwise", "dense"])
+GRID_FORMS = pytest.mark.parametrize("form", ["wavefront", "chunkwise", "dense", "graph"])
 
 
 def form_kwargs(form: str, chunk: int) -> dict:
