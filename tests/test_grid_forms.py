@@ -74,9 +74,9 @@ def test_auto_form_choice(monkeypatch):
     """CPU: graph up to GRAPH_MAX_SIDE, wavefront beyond; without the compiled kernel dense up
     to DENSE_MAX_SIDE, wavefront beyond (measured); CUDA: chunkwise (design)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert (DENSE_MAX_SIDE, GRAPH_MAX_SIDE) == (12, 20)
-    assert choose_form(20, 20, cpu) == choose_form(3, 12, cpu) == "graph"
-    assert choose_form(21, 4, cpu) == choose_form(64, 64, cpu) == "wavefront"
+    assert (DENSE_MAX_SIDE, GRAPH_MAX_SIDE) == (12, 28)
+    assert choose_form(28, 28, cpu) == choose_form(3, 12, cpu) == "graph"
+    assert choose_form(29, 4, cpu) == choose_form(64, 64, cpu) == "wavefront"
     assert choose_form(8, 8, cuda) == choose_form(64, 64, cuda) == "chunkwise"
     # auto runs exactly the chosen form; a given chunk_size keeps its old meaning.
     q, k, v, *g = random_2d(1, 5, 4, 1, 2, 2, seed=0)

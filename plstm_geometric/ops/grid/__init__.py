@@ -6,7 +6,7 @@ sequential recurrence with the same signature):
 
 - ``"graph"`` (``graph.py``): every (image, orientation) as a graph of the compiled DAG kernel
   (:mod:`~plstm_geometric.ops.dag.compiled`, CPU only), which walks the structural non-zeros of
-  :math:`G` without padding. Fastest on CPU up to 20x20 grids (:data:`GRAPH_MAX_SIDE`).
+  :math:`G` without padding. Fastest on CPU up to 28x28 grids (:data:`GRAPH_MAX_SIDE`).
 - ``"dense"`` (``dense.py``): the closed form :math:`(G \odot QK^\top)V` with :math:`G` built
   as a chain over grid rows; all orientations share :math:`QK^\top`. Fastest on CPU for token
   grids of vision models when the compiled kernel is unavailable.
@@ -41,10 +41,11 @@ FORMS = ("auto", "dense", "graph", "wavefront", "chunkwise")
 DENSE_MAX_SIDE = 12
 
 #: ``form="auto"`` on CPU with the compiled kernel: the graph form up to this grid side, the
-#: wavefront beyond. Four orientations, batch 32, 4 heads, K = V = 16, fwd+bwd (loaded
-#: machine, docs/performance.md): graph vs dense vs wavefront 25 / 37 / 134 ms at 8x8 (P),
-#: 287 / 437 / 542 ms at 16x16, graph vs wavefront 676 / 715 ms at 20x20, 1385 / 1152 at 24x24.
-GRAPH_MAX_SIDE = 20
+#: wavefront beyond. Four orientations, batch 32, 4 heads, K = V = 16, fwd+bwd, P-mode (loaded
+#: machine, docs/performance.md), graph / dense / wavefront: 18 / 48 / 155 ms at 8x8, 164 / 479
+#: / 557 ms at 16x16; graph / wavefront: 748 / 1192 ms at 24x24, 1432 / 1522 at 28x28, 2762 /
+#: 2366 at 32x32 (D-mode alike).
+GRAPH_MAX_SIDE = 28
 
 #: ``form="auto"`` on CUDA runs ``"chunkwise"`` with chunks of this side (one chunk up to
 #: 16x16): by design, not measured here (no accelerator was available). It has the fewest
