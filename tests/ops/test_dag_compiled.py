@@ -124,3 +124,30 @@ def test_head_sizes_with_compiled_loops(k, v):
     ld, _ = batch_case(seed=7, mode="D")
     inputs = kernel_inputs(ld.num_nodes, ld.num_edges, ld.num_line_edges, k=k, v=v, seed=7)
     assert_equals_reference(ld, inputs, "compiled")
+
+
+def test_shared_qkv_rows_over_threads():
+    """The grid graph form shares an image's q, k, v rows between its orientations' graphs
+    (added-to gradients, one thread per group of graphs): 3 threads give the 1-thread result."""
+    from grid_helpers import random_2d
+
+    from plstm_geometric.ops.grid import plstm_2d_orientations
+
+    q, k, v, *gates = random_2d(5, 4, 3, 2, 3, 2, seed=11, requires_grad=True)
+    gates = [g.detach()[:, None].expand(5, 4, 4, 3, 2).contiguous().requires_grad_()
+             for g in gates]
+    inputs = [q, k, v, *gates]
+    flips = [(False, False), (True, False), (False, True), (True, True)]
+    runs = []
+    threads = torch.get_num_threads()
+    for count in (1, 3):
+        torch.set_num_threads(count)
+        try:
+            out = plstm_2d_orientations(*inputs[:3], *inputs[3:], flips=flips, form="graph")
+            runs.append([out, *torch.autograd.grad(out.square().sum(), inputs)])
+        finally:
+            torch.set_num_threads(threads)
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    dense = plstm_2d_orientations(*inputs[:3], *inputs[3:], flips=flips, form="dense")
+    torch.testing.assert_close(runs[0][0], dense, atol=1e-12, rtol=0)

@@ -29,7 +29,14 @@ struct Layout {
   const i64 *line_ptr;      // [E+1] per position: start of the line edges entering it
   const i64 *line_src;      // [L] global position of each line edge's source
   const i64 *line_id;       // [L] index of the line edge in `transition`
+  // Optional: [N] row of q, k, v read by each node (null: the node's own), for graphs that
+  // share them (a vision layer's orientations of one image); `group` consecutive graphs share
+  // rows and run on one thread, and q, k, v gradients are added to (zeroed by the caller).
+  const i64 *qkv_row;
+  i64 group;
 };
+
+static inline i64 qkv_row(const Layout &L, i64 node) { return L.qkv_row ? L.qkv_row[node] : node; }
 
 template <typename T>
 struct Inputs {
@@ -153,11 +160,11 @@ static void forward_graph(const Layout &L, const Inputs<T> &in, T *y, i64 g, Scr
     closed_form(L, in, g, h, s);
     const T *gm = s.g.data();
     for (i64 i = 0; i < n; ++i) {
-      const T *qi = in.q + (nodes[i] * H + h) * K;
+      const T *qi = in.q + (qkv_row(L, nodes[i]) * H + h) * K;
       T *acc = VC ? local : s.row.data();
       std::fill(acc, acc + V, T(0));
       for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
-        const i64 m = s.cols[c], node = nodes[m];
+        const i64 m = s.cols[c], node = qkv_row(L, nodes[m]);
         const T p = gm[i * n + m] * dot(qi, in.k + (node * H + h) * K, K);
         axpy(p, in.v + (node * H + h) * V, acc, V);
       }
@@ -182,7 +189,7 @@ static void backward_graph(const Layout &L, const Inputs<T> &in, const T *dy, co
     T local[KC ? KC : 1];
     T *dg = s.dg.data(), *z = s.z.data(), *dq = KC ? local : s.row.data();
     std::fill(dg, dg + n * n, T(0));
-    for (i64 i = 0; i < n; ++i) {
+    for (i64 i = 0; i < n && !L.qkv_row; ++i) {
       const i64 o = (nodes[i] * H + h);
       std::fill(d.k + o * K, d.k + (o + 1) * K, T(0));
       std::fill(d.v + o * V, d.v + (o + 1) * V, T(0));
@@ -190,11 +197,11 @@ static void backward_graph(const Layout &L, const Inputs<T> &in, const T *dy, co
     // P = G . QK^T:  dV_m += P[i,m] dY_i,  dP = dY_i . v_m,  dG = dP QK,  dQK = dP G,
     // dQ_i += dQK k_m,  dK_m += dQK q_i.
     for (i64 i = 0; i < n; ++i) {
-      const i64 oi = nodes[i] * H + h;
-      const T *qi = in.q + oi * K, *dyi = dy + oi * V;
+      const i64 oi = nodes[i] * H + h, ri = qkv_row(L, nodes[i]) * H + h;
+      const T *qi = in.q + ri * K, *dyi = dy + oi * V;
       std::fill(dq, dq + K, T(0));
       for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
-        const i64 m = s.cols[c], om = nodes[m] * H + h;
+        const i64 m = s.cols[c], om = qkv_row(L, nodes[m]) * H + h;
         const T *km = in.k + om * K, *vm = in.v + om * V;
         const T gim = gm[i * n + m], qk = dot(qi, km, K);
         axpy(gim * qk, dyi, d.v + om * V, V);
@@ -204,7 +211,10 @@ static void backward_graph(const Layout &L, const Inputs<T> &in, const T *dy, co
         axpy(dqk, km, dq, K);
         axpy(dqk, qi, d.k + om * K, K);
       }
-      std::copy(dq, dq + K, d.q + oi * K);
+      if (L.qkv_row)
+        axpy(T(1), dq, d.q + ri * K, K);
+      else
+        std::copy(dq, dq + K, d.q + ri * K);
       d.direct[oi] = dg[i * n + i];
     }
     // G = M X: dM_p = dG[head(p)] . X[p],  dX[p] = M_p dG[head(p)]; then Z = (I - A)^{-T} dX
@@ -230,11 +240,18 @@ static void backward_graph(const Layout &L, const Inputs<T> &in, const T *dy, co
   }
 }
 
-// Graphs g = first, first + step, ... (interleaved, so that large and small graphs spread
-// over the threads).
+// Groups of L.group graphs (interleaved: groups first, first + step, ..., so that large and
+// small graphs spread over the threads); a group's graphs run on one thread, in order. Every
+// thread calls its own copy of `graph` (which owns that thread's scratch).
 template <typename F>
-static void over_graphs(i64 graphs, i64 threads, F task) {
-  threads = std::max<i64>(1, std::min(threads, graphs));
+static void over_graphs(const Layout &L, i64 threads, const F &graph) {
+  const i64 groups = (L.graphs + L.group - 1) / L.group;
+  auto task = [&](i64 first, i64 step) {
+    F mine = graph;
+    for (i64 grp = first; grp < groups; grp += step)
+      for (i64 g = grp * L.group; g < std::min(L.graphs, (grp + 1) * L.group); ++g) mine(g);
+  };
+  threads = std::max<i64>(1, std::min(threads, groups));
   if (threads == 1) {
     task(0, 1);
     return;
@@ -246,18 +263,16 @@ static void over_graphs(i64 graphs, i64 threads, F task) {
 
 template <typename T, i64 KC, i64 VC>
 static void forward_sized(const Layout *L, const Inputs<T> *in, T *y, i64 threads) {
-  over_graphs(L->graphs, threads, [&](i64 first, i64 step) {
-    Scratch<T> s;
-    for (i64 g = first; g < L->graphs; g += step) forward_graph<T, KC, VC>(*L, *in, y, g, s);
+  over_graphs(*L, threads, [L, in, y, s = Scratch<T>()](i64 g) mutable {
+    forward_graph<T, KC, VC>(*L, *in, y, g, s);
   });
 }
 
 template <typename T, i64 KC, i64 VC>
 static void backward_sized(const Layout *L, const Inputs<T> *in, const T *dy, const Grads<T> *d,
                            i64 threads) {
-  over_graphs(L->graphs, threads, [&](i64 first, i64 step) {
-    Scratch<T> s;
-    for (i64 g = first; g < L->graphs; g += step) backward_graph<T, KC, VC>(*L, *in, dy, *d, g, s);
+  over_graphs(*L, threads, [L, in, dy, d, s = Scratch<T>()](i64 g) mutable {
+    backward_graph<T, KC, VC>(*L, *in, dy, *d, g, s);
   });
 }
 

@@ -119,7 +119,7 @@ class _Layout(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int64) for name in ("graphs", "heads", "kd", "vd")] + [
         (name, ctypes.c_void_p) for name in ("node_ptr", "node_of_rank", "edge_ptr", "edge_of_pos",
                                              "tail_rank", "head_rank", "line_ptr", "line_src",
-                                             "line_id")]
+                                             "line_id", "qkv_row")] + [("group", ctypes.c_int64)]
 
 
 class _Tensors(ctypes.Structure):  # Inputs<T> and Grads<T>
@@ -144,6 +144,10 @@ class CompiledLayout:
     line_ptr: Tensor  # [E+1] per position: start of its incoming line edges in line_src
     line_src: Tensor  # [L] position of each line edge's source, grouped by destination
     line_id: Tensor  # [L] column of each of those line edges in line_index
+    # Graphs that share q, k, v rows (:func:`~plstm_geometric.ops.grid.graph.graph_2d`): the
+    # row each node reads ([N]; None: its own), and how many consecutive graphs share rows.
+    qkv_row: Optional[Tensor] = None
+    group: int = 1
     structs: dict[tuple[int, int, int], _Layout] = field(default_factory=dict)
 
     def struct(self, heads: int, k_dim: int, v_dim: int) -> _Layout:
@@ -153,7 +157,8 @@ class CompiledLayout:
                 self.num_graphs, heads, k_dim, v_dim,
                 *(t.data_ptr() for t in (self.node_ptr, self.node_of_rank, self.edge_ptr,
                                          self.edge_of_pos, self.tail_rank, self.head_rank,
-                                         self.line_ptr, self.line_src, self.line_id)))
+                                         self.line_ptr, self.line_src, self.line_id)),
+                None if self.qkv_row is None else self.qkv_row.data_ptr(), self.group)
         return self.structs[key]
 
 
@@ -230,7 +235,10 @@ def _pointers(tensors: tuple[Tensor, ...]) -> _Tensors:
 
 
 class CompiledPLSTM(torch.autograd.Function):
-    """``compiled.cpp``'s forward and backward (the backward's formulas: :class:`.DensePLSTM`)."""
+    """``compiled.cpp``'s forward and backward (the backward's formulas: :class:`.DensePLSTM`).
+
+    ``query``, ``key``, ``value`` have one row per node, or per ``layout.qkv_row`` entry.
+    """
 
     @staticmethod
     def forward(ctx: Any, query: Tensor, key: Tensor, value: Tensor, source: Tensor,
@@ -242,7 +250,7 @@ class CompiledPLSTM(torch.autograd.Function):
         struct = layout.struct(heads, k_dim, v_dim)
         lib, _ = library()
         suffix = "f64" if query.dtype == torch.float64 else "f32"
-        out = torch.empty_like(inputs[2])
+        out = inputs[2].new_empty(layout.node_of_rank.numel(), heads, v_dim)
         getattr(lib, f"plstm_dense_forward_{suffix}")(
             ctypes.byref(struct), ctypes.byref(_pointers(inputs)), ctypes.c_void_p(out.data_ptr()),
             ctypes.c_int64(torch.get_num_threads()))
@@ -258,7 +266,9 @@ class CompiledPLSTM(torch.autograd.Function):
         struct = ctx.layout.struct(heads, k_dim, v_dim)
         lib, _ = library()
         suffix = "f64" if inputs[0].dtype == torch.float64 else "f32"
-        grads = tuple(torch.empty_like(t) for t in inputs)  # the kernel writes every element
+        # The kernel writes every element, except that shared q, k, v rows are added to.
+        grads = tuple(torch.zeros_like(t) if i < 3 and ctx.layout.qkv_row is not None else
+                      torch.empty_like(t) for i, t in enumerate(inputs))
         grad_out = grad_out.contiguous()
         getattr(lib, f"plstm_dense_backward_{suffix}")(
             ctypes.byref(struct), ctypes.byref(_pointers(inputs)),

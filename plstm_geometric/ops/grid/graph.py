@@ -14,32 +14,37 @@ with the gate mapping
 
 The :math:`B \cdot O` graphs (orientations flip the edge directions, never the nodes, so gates
 and outputs keep the grid's node order) form one :class:`~plstm_geometric.structure.LineDAG`,
-built once per shape and cached. The kernel is the compiled form
+built once per shape and cached; the orientations of an image read its ``q, k, v`` rows in
+place (the layout's ``qkv_row``), not ``O`` copies. The kernel is the compiled form
 (:mod:`~plstm_geometric.ops.dag.compiled`), which walks only the structural non-zeros of
 :math:`G` (node pairs joined by a monotone path) and needs no padding, so small token grids
 cost a fraction of the dense grid form's ``(G ⊙ QKᵀ)V`` matmuls and chain.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from ...structure import LineDAG
-from ..dag import plstm_dag
+from ..dag.compiled import CompiledLayout, CompiledPLSTM, compiled_layout, unavailable_reason
 
 #: Turns in the order of their gates: (incoming, outgoing) direction, 0 = along x, 1 = along y.
 TURNS = ((0, 0), (1, 0), (0, 1), (1, 1))  # T^rl, T^ru, T^dl, T^du
 #: Structures kept (a vision model uses one or two shapes).
 CACHE_SIZE = 8
-_STRUCTURES: dict[tuple, tuple[LineDAG, Tensor, Tensor, Tensor]] = {}
+_STRUCTURES: dict[tuple, tuple[LineDAG, CompiledLayout, Tensor, Tensor, Tensor]] = {}
 
 
 def grid_structure(B: int, X: int, Y: int, flips: Sequence[tuple[bool, bool]],
-                   turns: tuple[bool, ...]) -> tuple[LineDAG, Tensor, Tensor, Tensor]:
-    """The batched grid DAG of ``B`` images × ``len(flips)`` orientations and the rows that its
-    source, mark and transition gates are read from (see :func:`graph_2d`), cached.
+                   turns: tuple[bool, ...]) -> tuple[LineDAG, CompiledLayout, Tensor, Tensor,
+                                                     Tensor]:
+    """The batched grid DAG of ``B`` images × ``len(flips)`` orientations, its compiled layout
+    (the orientations of an image read that image's q, k, v rows, ``[B·N, H, *]``), and the
+    rows that its source, mark and transition gates are read from (see :func:`graph_2d`),
+    cached.
 
     ``turns[j]``: whether turn ``TURNS[j]`` has a gate.
     """
@@ -86,8 +91,12 @@ def grid_structure(B: int, X: int, Y: int, flips: Sequence[tuple[bool, bool]],
     dag_edge_index = torch.cat([d for d, _ in lines], 1)
     line_index = torch.cat([l for _, l in lines], 1)
     batch = torch.arange(B * O).repeat_interleave(N)
-    structure = (LineDAG.from_edges(dag_edge_index, line_index, B * O * N, batch=batch),
-                 torch.cat(src_rows), torch.cat(mark_rows), torch.cat(trans_rows))
+    line_dag = LineDAG.from_edges(dag_edge_index, line_index, B * O * N, batch=batch)
+    node = torch.arange(B * O * N)
+    layout = replace(compiled_layout(line_dag), qkv_row=node // (O * N) * N + node % N, group=O,
+                     structs={})
+    structure = (line_dag, layout, torch.cat(src_rows), torch.cat(mark_rows),
+                 torch.cat(trans_rows))
     if len(_STRUCTURES) >= CACHE_SIZE:
         _STRUCTURES.pop(next(iter(_STRUCTURES)))
     _STRUCTURES[cache_key] = structure
@@ -102,19 +111,21 @@ def graph_2d(query: Tensor, key: Tensor, value: Tensor, source_r: Tensor, source
     (CPU only); query/key ``[B, X, Y, H, K]``, value ``[B, X, Y, H, V]``, gates
     ``[B, O, X, Y, H]``; returns ``[B, O, X, Y, H, V]``."""
     B, X, Y, H, K = query.shape
-    O, N = len(flips), X * Y
+    O, N, V = len(flips), X * Y, value.size(-1)
+    if B * N == 0:
+        return value.new_zeros(B, O, X, Y, H, V)
     trans = [t for t in (trans_rl, trans_ru, trans_dl, trans_du) if t is not None]
     turns = tuple(t is not None for t in (trans_rl, trans_ru, trans_dl, trans_du))
-    line_dag, src_rows, mark_rows, trans_rows = grid_structure(B, X, Y, flips, turns)
-
-    def per_node(t: Tensor) -> Tensor:  # [B, X, Y, H, C] -> [B·O·N, H, C], every orientation
-        return t.reshape(B, 1, N, H, -1).expand(B, O, N, H, t.size(-1)).reshape(B * O * N, H, -1)
+    line_dag, layout, src_rows, mark_rows, trans_rows = grid_structure(B, X, Y, flips, turns)
+    why = unavailable_reason(line_dag, query.device)
+    if why:
+        raise ValueError(f"form='graph' is unavailable: {why}")
 
     def stacked(gates: list[Tensor], index: Tensor) -> Tensor:  # rows of [kinds·B·O·N, H]
         return torch.stack(gates).reshape(-1, H).index_select(0, index)
 
-    out = plstm_dag(per_node(query), per_node(key), per_node(value),
-                    stacked([source_r, source_d], src_rows),
-                    stacked(trans, trans_rows), stacked([mark_l, mark_u], mark_rows),
-                    direct.reshape(B * O * N, H), line_dag, form="compiled")
-    return out.view(B, O, X, Y, H, value.size(-1))
+    out = CompiledPLSTM.apply(query.reshape(B * N, H, K), key.reshape(B * N, H, K),
+                              value.reshape(B * N, H, V), stacked([source_r, source_d], src_rows),
+                              stacked(trans, trans_rows), stacked([mark_l, mark_u], mark_rows),
+                              direct.reshape(B * O * N, H), layout)
+    return out.view(B, O, X, Y, H, V)
