@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.nn import Linear
 
 from ..ops.dag import plstm_dag
+from ..ops.dag.compiled import CompiledGates, gates_available
 from ..data.line_dag_data import LineDAGData
 from ..structure import LineDAG
 from ..structure.spec import LineDAGSpec
@@ -236,19 +237,32 @@ class PLSTMConv(torch.nn.Module):
 
     def kernel_inputs(self, x: Tensor, dag: LineDAG,
                       edge_attr: Optional[Tensor] = None) -> tuple[Tensor, ...]:
-        """Query, key, value and the four gates that this layer feeds to :func:`plstm_dag`."""
+        """Query, key, value and the four gates that this layer feeds to :func:`plstm_dag`.
+
+        On the CPU the gates come from their node and edge parts in one compiled pass
+        (:class:`~plstm_geometric.ops.dag.compiled.CompiledGates`) where the compiled kernel
+        library is available; otherwise (CUDA, no compiler, half precision) from the torch ops
+        below, the same math.
+        """
         query, key, value, node_gate = self.node_projections(x)
         src, dst = dag.line_index
-        source, mark = node_gate[dag.tail, 0], node_gate[dag.head, 1]
-        tau = node_gate[dag.tail[dst], 3]
+        edge_gate = None
         if self.edge_gates is not None:
             edge_gate = self.edge_gates(self.dag_edge_features(edge_attr, dag)).view(
                 -1, 4, self.heads)
+        elif edge_attr is not None:
+            raise ValueError("edge_attr was given but the layer has edge_dim=None")
+        if gates_available(node_gate, edge_gate):
+            group = src if self.p_norm == "out" else dst
+            gates = CompiledGates.apply(node_gate, edge_gate, (dag.tail, dag.head, src, dst, group),
+                                        self.mode == "P", P_NORM_ALPHA)
+            return (query, key, value, *gates)
+        source, mark = node_gate[dag.tail, 0], node_gate[dag.head, 1]
+        tau = node_gate[dag.tail[dst], 3]
+        if edge_gate is not None:
             source = source + edge_gate[:, 0]
             mark = mark + edge_gate[:, 1]
             tau = tau + edge_gate[src, 2] + edge_gate[dst, 3]
-        elif edge_attr is not None:
-            raise ValueError("edge_attr was given but the layer has edge_dim=None")
         transition = self.p_normalize(tau, dag) if self.mode == "P" else torch.tanh(tau)
         return (query, key, value, torch.sigmoid(source), transition, torch.sigmoid(mark),
                 torch.sigmoid(node_gate[:, 2]))

@@ -11,6 +11,7 @@
 // X, G and Q K^T (cheaper than storing them) and writes every gradient in place: a node, DAG
 // edge or line edge belongs to exactly one graph, so tasks never write the same element.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -294,6 +295,108 @@ static void backward(const Layout *L, const Inputs<T> *in, const T *dy, const Gr
   DISPATCH(backward_sized, L, in, dy, d, threads)
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// PLSTMConv's gates from their pre-activation parts (nn/conv.py, kernel_inputs), per head h:
+//   S_e = sig(ns[t(e)] + es[e]),  M_e = sig(nm[h(e)] + em[e]),  D_n = sig(nd[n]),
+//   tau_l = nt[t(dst l)] + et_in[src l] + et_out[dst l],
+//   T_l = tau_l / (alpha + sum_{l' in group(l)} |tau_l'|)  (P)   or   tanh(tau_l)  (D),
+// with node parts ng [N, 4, H] = (s, m, d, t) and edge parts eg [E, 4, H] = (s, m, t_in,
+// t_out) or none. One pass each way instead of ~20 gathers, adds and their backward scatters.
+struct GateLayout {
+  i64 nodes, edges, lines, heads, normalise;  // normalise: 1 = P-mode, 0 = D-mode (tanh)
+  double alpha;
+  const i64 *tail, *head, *src, *dst, *group;  // group: the line edges' normalisation group
+};
+
+template <typename T>
+static inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <typename T>
+static void gate_tau(const GateLayout &G, const T *ng, const T *eg, T *tau, T *total) {
+  const i64 H = G.heads;
+  for (i64 l = 0; l < G.lines; ++l)
+    for (i64 h = 0; h < H; ++h) {
+      T t = ng[(G.tail[G.dst[l]] * 4 + 3) * H + h];
+      if (eg) t += eg[(G.src[l] * 4 + 2) * H + h] + eg[(G.dst[l] * 4 + 3) * H + h];
+      tau[l * H + h] = t;
+    }
+  if (!G.normalise) return;
+  std::fill(total, total + G.edges * H, T(G.alpha));
+  for (i64 l = 0; l < G.lines; ++l)
+    for (i64 h = 0; h < H; ++h) total[G.group[l] * H + h] += std::abs(tau[l * H + h]);
+}
+
+template <typename T>
+static void gates_forward(const GateLayout *G, const T *ng, const T *eg, T *source, T *trans,
+                          T *mark, T *direct, T *total) {
+  const i64 H = G->heads;
+  for (i64 e = 0; e < G->edges; ++e)
+    for (i64 h = 0; h < H; ++h) {
+      T a = ng[(G->tail[e] * 4 + 0) * H + h], b = ng[(G->head[e] * 4 + 1) * H + h];
+      if (eg) a += eg[(e * 4 + 0) * H + h], b += eg[(e * 4 + 1) * H + h];
+      source[e * H + h] = sigmoid(a);
+      mark[e * H + h] = sigmoid(b);
+    }
+  for (i64 n = 0; n < G->nodes; ++n)
+    for (i64 h = 0; h < H; ++h) direct[n * H + h] = sigmoid(ng[(n * 4 + 2) * H + h]);
+  gate_tau(*G, ng, eg, trans, total);
+  for (i64 l = 0; l < G->lines; ++l)
+    for (i64 h = 0; h < H; ++h) {
+      T &t = trans[l * H + h];
+      t = G->normalise ? t / total[G->group[l] * H + h] : std::tanh(t);
+    }
+}
+
+// Gradients of the pre-activations (dng, deg: written in full) from those of the gates and
+// the gates themselves; tau and the group totals are recomputed (scratch: tau [L, H],
+// total and acc [E, H]).
+template <typename T>
+static void gates_backward(const GateLayout *G, const T *ng, const T *eg, const T *source,
+                           const T *trans, const T *mark, const T *direct, const T *d_source,
+                           const T *d_trans, const T *d_mark, const T *d_direct, T *dng, T *deg,
+                           T *tau, T *total, T *acc) {
+  const i64 H = G->heads;
+  std::fill(dng, dng + G->nodes * 4 * H, T(0));
+  for (i64 e = 0; e < G->edges; ++e)
+    for (i64 h = 0; h < H; ++h) {
+      const T s = source[e * H + h], m = mark[e * H + h];
+      const T a = d_source[e * H + h] * s * (1 - s), b = d_mark[e * H + h] * m * (1 - m);
+      dng[(G->tail[e] * 4 + 0) * H + h] += a;
+      dng[(G->head[e] * 4 + 1) * H + h] += b;
+      if (deg) deg[(e * 4 + 0) * H + h] = a, deg[(e * 4 + 1) * H + h] = b;
+    }
+  for (i64 n = 0; n < G->nodes; ++n)
+    for (i64 h = 0; h < H; ++h) {
+      const T d = direct[n * H + h];
+      dng[(n * 4 + 2) * H + h] = d_direct[n * H + h] * d * (1 - d);
+    }
+  if (deg)
+    for (i64 e = 0; e < G->edges; ++e)
+      for (i64 h = 0; h < H; ++h) deg[(e * 4 + 2) * H + h] = deg[(e * 4 + 3) * H + h] = 0;
+  if (G->normalise) {
+    // T = tau / s_g:  dtau_l = dT_l / s_g - sign(tau_l) sum_{l' in g} dT_l' tau_l' / s_g^2.
+    gate_tau(*G, ng, eg, tau, total);
+    std::fill(acc, acc + G->edges * H, T(0));
+    for (i64 l = 0; l < G->lines; ++l)
+      for (i64 h = 0; h < H; ++h) acc[G->group[l] * H + h] += d_trans[l * H + h] * tau[l * H + h];
+  }
+  for (i64 l = 0; l < G->lines; ++l)
+    for (i64 h = 0; h < H; ++h) {
+      T dt;
+      if (G->normalise) {
+        const i64 k = G->group[l] * H + h;
+        const T t = tau[l * H + h], sg = total[k];
+        dt = d_trans[l * H + h] / sg - T((t > 0) - (t < 0)) * acc[k] / (sg * sg);
+      } else {
+        const T t = trans[l * H + h];
+        dt = d_trans[l * H + h] * (1 - t * t);
+      }
+      dng[(G->tail[G->dst[l]] * 4 + 3) * H + h] += dt;
+      if (deg) deg[(G->src[l] * 4 + 2) * H + h] += dt, deg[(G->dst[l] * 4 + 3) * H + h] += dt;
+    }
+}
+
 extern "C" {
 void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, float *y, i64 threads) {
   forward(L, in, y, threads);
@@ -308,5 +411,26 @@ void plstm_dense_backward_f32(const Layout *L, const Inputs<float> *in, const fl
 void plstm_dense_backward_f64(const Layout *L, const Inputs<double> *in, const double *dy,
                               const Grads<double> *d, i64 threads) {
   backward(L, in, dy, d, threads);
+}
+void plstm_gates_forward_f32(const GateLayout *G, const float *ng, const float *eg, float *s,
+                             float *t, float *m, float *d, float *total) {
+  gates_forward(G, ng, eg, s, t, m, d, total);
+}
+void plstm_gates_forward_f64(const GateLayout *G, const double *ng, const double *eg, double *s,
+                             double *t, double *m, double *d, double *total) {
+  gates_forward(G, ng, eg, s, t, m, d, total);
+}
+void plstm_gates_backward_f32(const GateLayout *G, const float *ng, const float *eg,
+                              const float *s, const float *t, const float *m, const float *d,
+                              const float *ds, const float *dt, const float *dm, const float *dd,
+                              float *dng, float *deg, float *tau, float *total, float *acc) {
+  gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
+}
+void plstm_gates_backward_f64(const GateLayout *G, const double *ng, const double *eg,
+                              const double *s, const double *t, const double *m, const double *d,
+                              const double *ds, const double *dt, const double *dm,
+                              const double *dd, double *dng, double *deg, double *tau,
+                              double *total, double *acc) {
+  gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
 }
 }

@@ -99,6 +99,7 @@ def load_library(compiler: Optional[str] = None,
         return None, f"cannot load {target}: {error}"
     for name in ("forward_f32", "forward_f64", "backward_f32", "backward_f64"):
         getattr(lib, f"plstm_dense_{name}").restype = None
+        getattr(lib, f"plstm_gates_{name}").restype = None
     return lib, ""
 
 
@@ -275,6 +276,83 @@ class CompiledPLSTM(torch.autograd.Function):
             ctypes.c_void_p(grad_out.data_ptr()), ctypes.byref(_pointers(grads)),
             ctypes.c_int64(torch.get_num_threads()))
         return (*grads, None)
+
+
+class _GateLayout(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in ("nodes", "edges", "lines", "heads",
+                                                    "normalise")] + [
+        ("alpha", ctypes.c_double)] + [(name, ctypes.c_void_p) for name in (
+            "tail", "head", "src", "dst", "group")]
+
+
+def gates_available(*tensors: Optional[Tensor]) -> bool:
+    """Whether :class:`CompiledGates` can take these pre-activations: CPU, one dtype, float32 or
+    float64 (autocast's half types go the torch way), and the library built."""
+    given = [t for t in tensors if t is not None]
+    return (all(t.device.type == "cpu" and t.dtype == given[0].dtype for t in given)
+            and given[0].dtype in (torch.float32, torch.float64) and library()[0] is not None)
+
+
+def _ptr(t: Optional[Tensor]) -> ctypes.c_void_p:
+    return ctypes.c_void_p(None if t is None else t.data_ptr())
+
+
+class CompiledGates(torch.autograd.Function):
+    r"""``PLSTMConv``'s gates from their node and edge parts in one C++ pass each way
+    (``compiled.cpp``, ``gates_forward``; the math: :meth:`PLSTMConv.kernel_inputs
+    <plstm_geometric.nn.PLSTMConv.kernel_inputs>`).
+
+    ``node_gate`` ``[N, 4, H]`` = (source, mark, direct, transition) parts,
+    ``edge_gate`` ``[E, 4, H]`` = (source, mark, transition from the incoming edge, into the
+    outgoing edge) parts or ``None``; ``index`` = (tail, head, line src, line dst, group) with
+    ``group`` the line edges' P-normalisation group, or ``None`` for D-mode's ``tanh``.
+    Returns source, transition, mark ``[E | L, H]`` and direct ``[N, H]``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, node_gate: Tensor, edge_gate: Optional[Tensor],
+                index: tuple[Tensor, ...], normalise: bool, alpha: float) -> tuple[Tensor, ...]:
+        node_gate = node_gate.contiguous()
+        edge_gate = None if edge_gate is None else edge_gate.contiguous()
+        # Read by pointer: a line_index given to LineDAG.from_edges may be a strided view.
+        index = tuple(t.contiguous() for t in index)
+        tail, head, src, dst, group = index
+        num_nodes, heads = node_gate.size(0), node_gate.size(2)
+        num_edges, num_lines = tail.numel(), src.numel()
+        layout = _GateLayout(num_nodes, num_edges, num_lines, heads, int(normalise), alpha,
+                             *(t.data_ptr() for t in index))
+        new = lambda rows: node_gate.new_empty(rows, heads)  # noqa: E731
+        source, transition, mark, direct, total = (new(num_edges), new(num_lines),
+                                                   new(num_edges), new(num_nodes), new(num_edges))
+        lib, _ = library()
+        suffix = "f64" if node_gate.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_gates_forward_{suffix}")(
+            ctypes.byref(layout), _ptr(node_gate), _ptr(edge_gate), _ptr(source),
+            _ptr(transition), _ptr(mark), _ptr(direct), _ptr(total))
+        ctx.layout, ctx.keep = layout, index  # the layout points into index's tensors
+        ctx.has_edge = edge_gate is not None
+        ctx.save_for_backward(node_gate, edge_gate if edge_gate is not None else node_gate,
+                              source, transition, mark, direct)
+        return source, transition, mark, direct
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, d_source: Tensor, d_transition: Tensor, d_mark: Tensor,
+                 d_direct: Tensor) -> tuple[Optional[Tensor], ...]:
+        node_gate, edge_gate, source, transition, mark, direct = ctx.saved_tensors
+        edge_gate = edge_gate if ctx.has_edge else None
+        grads = [t.contiguous() for t in (d_source, d_transition, d_mark, d_direct)]
+        d_node = torch.empty_like(node_gate)
+        d_edge = None if edge_gate is None else torch.empty_like(edge_gate)
+        tau, total, acc = (torch.empty_like(transition), torch.empty_like(source),
+                           torch.empty_like(source))
+        lib, _ = library()
+        suffix = "f64" if node_gate.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_gates_backward_{suffix}")(
+            ctypes.byref(ctx.layout), _ptr(node_gate), _ptr(edge_gate),
+            *(_ptr(t) for t in (source, transition, mark, direct, *grads)), _ptr(d_node),
+            _ptr(d_edge), _ptr(tau), _ptr(total), _ptr(acc))
+        return d_node, d_edge, None, None, None
 
 
 def plstm_dag_compiled(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
