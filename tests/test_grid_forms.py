@@ -2,7 +2,7 @@
 choice, and the one dtype/autocast rule of every public kernel."""
 import pytest
 import torch
-from grid_helpers import plstm_dag_2d, random_1d, random_2d
+from grid_helpers import needs_compiled, plstm_dag_2d, random_1d, random_2d
 
 import plstm_geometric.ops.grid.dense as dense
 from plstm_geometric import LineDAG, plstm_dag
@@ -70,6 +70,7 @@ def test_gradcheck_dense_2d():
         lambda *a: plstm_2d_orientations(*a, flips=FLIPS, form="dense"), inputs)
 
 
+@needs_compiled
 def test_auto_form_choice(monkeypatch):
     """CPU: graph up to GRAPH_MAX_SIDE, wavefront beyond; without the compiled kernel dense up
     to DENSE_MAX_SIDE, wavefront beyond (measured); CUDA: chunkwise (design)."""

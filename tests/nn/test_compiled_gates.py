@@ -2,14 +2,14 @@
 CUDA, without a compiler and in half precision), outputs and gradients, float64."""
 import pytest
 import torch
-from helpers import random_graph
+from helpers import needs_compiled, random_graph
 
 import plstm_geometric.nn.conv as conv_module
 from plstm_geometric import PLSTMConv
-from plstm_geometric.ops.dag.compiled import CompiledGates, library
+from plstm_geometric.ops.dag.compiled import CompiledGates
 from plstm_geometric.structure import LineDAG
 
-pytestmark = pytest.mark.skipif(library()[0] is None, reason="no compiled kernel library")
+pytestmark = needs_compiled
 
 
 def gate_pass(conv, x, dag, edge_attr, compiled, monkeypatch):

@@ -9,7 +9,7 @@ import contextlib
 
 import pytest
 import torch
-from helpers import HIV_SMILES, molecule, path_graph
+from helpers import COMPILED, HIV_SMILES, molecule, path_graph
 from torch_geometric.data import Batch, Data
 
 from plstm_geometric import AddLineDAG, PLSTMConv
@@ -44,7 +44,7 @@ def molecule_batch(device):
 
 
 @pytest.mark.parametrize("mode", ["P", "D"])
-@pytest.mark.parametrize("form", ["auto", "dense", "compiled", "state"])
+@pytest.mark.parametrize("form", ["auto", "dense", COMPILED, "state"])
 def test_forward_with_precomputed_structure_does_not_sync(monkeypatch, device, mode, form):
     if form == "compiled" and device.type != "cpu":
         pytest.skip("the compiled form runs on the CPU only")

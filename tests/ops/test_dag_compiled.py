@@ -3,7 +3,7 @@
 Its equality with the oracle on random graphs runs with the other forms in ``test_dag.py``."""
 import pytest
 import torch
-from helpers import kernel_inputs, random_graph
+from helpers import kernel_inputs, needs_compiled, random_graph
 from test_dag import assert_equals_reference
 
 from plstm_geometric.ops import plstm_dag, plstm_dag_reference
@@ -31,6 +31,7 @@ def spy(monkeypatch, name):
     return calls
 
 
+@needs_compiled
 def test_auto_takes_the_compiled_form_on_cpu(monkeypatch):
     ld, inputs = batch_case()
     calls = spy(monkeypatch, "compiled")
@@ -39,6 +40,7 @@ def test_auto_takes_the_compiled_form_on_cpu(monkeypatch):
     assert calls == ["compiled"]
 
 
+@needs_compiled
 @pytest.mark.parametrize("mode", ["P", "D"])
 def test_directed_edges_against_the_index_order(mode):
     """Edges from higher to lower index: node ranks come from the DAG's levels, not the ids."""
@@ -47,6 +49,7 @@ def test_directed_edges_against_the_index_order(mode):
     assert_equals_reference(ld, inputs, "compiled")
 
 
+@needs_compiled
 def test_dag_edges_with_a_cycle_fall_back_to_dense(monkeypatch):
     """``from_edges`` allows a node cycle (0 → 1 → 0) under an acyclic line DAG."""
     ld = LineDAG.from_edges(torch.tensor([[0, 1, 1], [1, 0, 2]]), torch.tensor([[0, 0], [1, 2]]), 3)
@@ -64,6 +67,7 @@ def test_without_a_compiler_auto_uses_the_torch_dense_form(monkeypatch):
     assert compiled.load_library(compiler="no-such-c++-compiler") == (
         None, "no C++ compiler found ($CXX or c++)")
     ld, inputs = batch_case()
+    monkeypatch.delenv("PLSTM_COMPILED", raising=False)
     monkeypatch.setattr(compiled, "_LIBRARY", (None, "no C++ compiler found ($CXX or c++)"))
     calls = spy(monkeypatch, "dense")
     torch.testing.assert_close(plstm_dag(*inputs, ld), plstm_dag_reference(*inputs, ld),
@@ -82,6 +86,7 @@ def test_disabled_by_environment(monkeypatch):
     assert compiled.library() == (None, "disabled by PLSTM_COMPILED=0")
 
 
+@needs_compiled
 def test_build_caches_and_reports_compiler_errors(tmp_path):
     lib, why = compiled.load_library(directory=tmp_path)
     assert lib is not None and why == ""
@@ -94,6 +99,7 @@ def test_build_caches_and_reports_compiler_errors(tmp_path):
     assert lib is None and why.startswith(f"{compiled.shutil.which('false')} failed")
 
 
+@needs_compiled
 def test_threads_and_float32_match():
     ld, inputs = batch_case(seed=5, mode="D")
     inputs = [t.requires_grad_() for t in inputs]
@@ -117,6 +123,7 @@ def test_threads_and_float32_match():
         torch.testing.assert_close(a.double(), b, atol=1e-4, rtol=1e-4)
 
 
+@needs_compiled
 @pytest.mark.parametrize("k,v", [(16, 16), (32, 32), (64, 64), (32, 16)])
 def test_head_sizes_with_compiled_loops(k, v):
     """K = V in {16, 32, 64} run loops sized at compile time, others the generic ones (the
@@ -126,6 +133,7 @@ def test_head_sizes_with_compiled_loops(k, v):
     assert_equals_reference(ld, inputs, "compiled")
 
 
+@needs_compiled
 def test_shared_qkv_rows_over_threads():
     """The grid graph form shares an image's q, k, v rows between its orientations' graphs
     (added-to gradients, one thread per group of graphs): 3 threads give the 1-thread result."""
