@@ -99,7 +99,8 @@ class PLSTMConv(torch.nn.Module):
             ``"chirality"`` for grids, with ``grid_shape``).
         directed: use ``edge_index`` directions as given (must be acyclic).
         drop_self_loops: drop self-loops instead of raising.
-        form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"state"``).
+        form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"compiled"``,
+            ``"state"``, ``"chain"``).
         norm: ``"rms"`` (per-head RMSNorm of the kernel output, the paper's) or ``"none"``.
         out_gate: multiply the normalised output by :math:`\sigma(W_o x)` per channel (xLSTM).
         qk_norm: L2-normalise queries and keys per head (before ``scale_qk``).

@@ -18,9 +18,10 @@ Form = Literal["auto", "dense", "compiled", "state", "chain"]
 FORMS: dict[str, Callable[..., Tensor]] = {"dense": plstm_dag_dense, "compiled": plstm_dag_compiled,
                                           "state": plstm_dag_state, "chain": plstm_dag_chain}
 
-#: Graphs up to this many DAG edges run in the dense per-graph form under ``form="auto"``.
-#: Above it the E² matrices of the dense form cost more than the K·V cell states (measured in
-#: ``experiments/bench_layer.py``).
+#: Graphs up to this many DAG edges run in the dense per-graph form under ``form="auto"`` (the
+#: compiled one on the CPU). Above it the E² matrices of the torch dense form cost more than the
+#: K·V cell states (measured in ``experiments/bench_layer.py``; not remeasured for the compiled
+#: form, which forms no E² matrix).
 DENSE_MAX_EDGES = 256
 
 
