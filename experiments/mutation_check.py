@@ -5,9 +5,14 @@ library in turn, run the tests, list the tests that fail, restore the file.
 
 Default tests: ``tests/nn tests/test_models.py tests/test_vision.py``. Exits 1 when a mutation
 survives (no test fails) or no longer applies (its source line changed: update the list).
+
+``PLSTMConv``'s gates have two implementations: the compiled pass (``ops/dag/compiled.cpp``,
+taken on the CPU) and the torch ops (CUDA, no compiler). Mutations of the torch ops run the
+tests with ``PLSTM_COMPILED=0``, so that the layer oracle sees them; each has its compiled twin.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,23 +20,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONV, GRID, BLOCK = "plstm_geometric/nn/conv.py", "plstm_geometric/nn/grid.py", \
     "plstm_geometric/nn/block.py"
+CPP = "plstm_geometric/ops/dag/compiled.cpp"
+TORCH = {"PLSTM_COMPILED": "0"}  # the torch gate ops instead of the compiled pass
 
 REF = "tests/nn/test_layer_reference.py::"
-# (name, file, original text, mutated text, a test that must be among those failing); each
-# original must occur exactly once.
+# (name, file, original text, mutated text, a test that must be among those failing[, extra
+# environment of the test run]); each original must occur exactly once.
 MUTATIONS = [
     ("tau at the tail of e' instead of the shared node", CONV,
      "tau = node_gate[dag.tail[dst], 3]", "tau = node_gate[dag.tail[src], 3]",
+     REF + "test_kernel_inputs_match_reference[D-out-no-edges]", TORCH),
+    ("compiled: tau at the tail of e'", CPP,
+     "T t = ng[(G.tail[G.dst[l]] * 4 + 3) * H + h];", "T t = ng[(G.tail[G.src[l]] * 4 + 3) * H + h];",
      REF + "test_kernel_inputs_match_reference[D-out-no-edges]"),
     ('p_norm="out" normalising over the incoming group', CONV,
      'group = dag.line_index[0] if self.p_norm == "out" else dag.line_index[1]',
-     "group = dag.line_index[1]", REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
+     "group = dag.line_index[1]", REF + "test_kernel_inputs_match_reference[P-out-no-edges]",
+     TORCH),
+    ('compiled: p_norm="out" normalising over the incoming group', CONV,
+     'group = src if self.p_norm == "out" else dst', "group = dst",
+     REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
     ("mark gate from the tail instead of the head", CONV,
      "mark = node_gate[dag.tail, 0], node_gate[dag.head, 1]",
      "mark = node_gate[dag.tail, 0], node_gate[dag.tail, 1]",
+     REF + "test_kernel_inputs_match_reference[P-out-no-edges]", TORCH),
+    ("compiled: mark gate from the tail", CPP,
+     "b = ng[(G->head[e] * 4 + 1) * H + h];", "b = ng[(G->tail[e] * 4 + 1) * H + h];",
      REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
     ("edge-feature parts of tau swapped", CONV,
      "tau + edge_gate[src, 2] + edge_gate[dst, 3]", "tau + edge_gate[src, 3] + edge_gate[dst, 2]",
+     REF + "test_kernel_inputs_match_reference[P-out-edges]", TORCH),
+    ("compiled: edge-feature parts of tau swapped", CPP,
+     "eg[(G.src[l] * 4 + 2) * H + h] + eg[(G.dst[l] * 4 + 3) * H + h]",
+     "eg[(G.src[l] * 4 + 3) * H + h] + eg[(G.dst[l] * 4 + 2) * H + h]",
      REF + "test_kernel_inputs_match_reference[P-out-edges]"),
     ("PLSTM2D D-mode S_r and S_d swapped", GRID,
      'return [sig["source_r"], sig["source_d"],', 'return [sig["source_d"], sig["source_r"],',
@@ -43,9 +64,12 @@ MUTATIONS = [
     # Beyond issue 11's list: other slips the reference must see.
     ("direct gate from the source rows", CONV,
      "torch.sigmoid(node_gate[:, 2]))", "torch.sigmoid(node_gate[:, 0]))",
+     REF + "test_kernel_inputs_match_reference[P-out-no-edges]", TORCH),
+    ("compiled: direct gate from the source rows", CPP,
+     "sigmoid(ng[(n * 4 + 2) * H + h])", "sigmoid(ng[(n * 4 + 0) * H + h])",
      REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
     ("query and key blocks of qkv swapped", CONV,
-     "query, key, value = self.qkv(x).split", "key, query, value = self.qkv(x).split",
+     "query, key, value, node_gate = both.split", "key, query, value, node_gate = both.split",
      REF + "test_kernel_inputs_match_reference[P-out-no-edges]"),
     ("PLSTM2D P-mode T_dl = 1 - o*S instead of 1 - o*T", GRID,
      "return [s_r, 1 - s_r, t_r, t_r, 1 - t_r, 1 - t_r, M, M, D]",
@@ -63,19 +87,20 @@ MUTATIONS = [
 ]
 
 
-def failing_tests(pytest_args: list[str]) -> list[str]:
+def failing_tests(pytest_args: list[str], env: dict[str, str] | None = None) -> list[str]:
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
-                          *pytest_args], cwd=ROOT, capture_output=True, text=True)
+                          *pytest_args], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
     return [line.split()[1] for line in run.stdout.splitlines() if line.startswith("FAILED ")]
 
 
 def main() -> int:
     args = sys.argv[1:] or ["tests/nn", "tests/test_models.py", "tests/test_vision.py"]
-    if failing_tests(args):
+    if failing_tests(args) or failing_tests(args, TORCH):
         print("the tests fail without any mutation; fix them first")
         return 1
     bad = 0
-    for name, rel, old, new, expected in MUTATIONS:
+    for name, rel, old, new, expected, *env in MUTATIONS:
         path = ROOT / rel
         source = path.read_text()
         if source.count(old) != 1:
@@ -84,7 +109,7 @@ def main() -> int:
             continue
         try:
             path.write_text(source.replace(old, new))
-            caught = failing_tests(args)
+            caught = failing_tests(args, *env)
         finally:
             path.write_text(source)
         bad += expected not in caught

@@ -11,6 +11,7 @@ from torch import Tensor
 from plstm_geometric import LineDAG, plstm_dag
 from plstm_geometric.ops.grid import plstm_2d
 from plstm_geometric.structure import grid_edge_index  # noqa: F401 (re-export)
+from helpers import needs_compiled
 
 
 def flip_rank(X: int, Y: int, flip: tuple[bool, bool]) -> Tensor:
@@ -132,7 +133,8 @@ def graph_run_2d(kernel, dags: tuple[Tensor, Tensor], inputs: list[Tensor],
 
 
 # Every form of plstm_2d; the chunk size of a test case applies to the chunkwise form.
-GRID_FORMS = pytest.mark.parametrize("form", ["wavefront", "chunkwise", "dense"])
+GRID_FORMS = pytest.mark.parametrize(
+    "form", ["wavefront", "chunkwise", "dense", pytest.param("graph", marks=needs_compiled)])
 
 
 def form_kwargs(form: str, chunk: int) -> dict:

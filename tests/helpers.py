@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from plstm_geometric.ops.dag.compiled import library
 from plstm_geometric.structure import grid_edge_index as grid_graph  # noqa: F401 (re-export)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,6 +18,11 @@ GOLDEN = SHARED / "golden"
 SHARED_DATASETS = Path(os.environ.get("PLSTM_SHARED_DATASETS", SHARED / "datasets"))
 needs_shared_datasets = pytest.mark.skipif(
     not SHARED_DATASETS.exists(), reason=f"{SHARED_DATASETS} not found (set PLSTM_SHARED_DATASETS)")
+#: What needs the compiled kernel library is skipped where it cannot be built (no C++ compiler,
+#: or PLSTM_COMPILED=0: the torch forms then run alone, as they do for users).
+needs_compiled = pytest.mark.skipif(library()[0] is None,
+                                    reason=f"compiled kernels unavailable: {library()[1]}")
+COMPILED = pytest.param("compiled", marks=needs_compiled)
 
 # The first 20 single-fragment HIV.csv molecules with 5–40 atoms (../shared/datasets/moleculenet).
 HIV_SMILES = [

@@ -2,13 +2,14 @@
 choice, and the one dtype/autocast rule of every public kernel."""
 import pytest
 import torch
-from grid_helpers import plstm_dag_2d, random_1d, random_2d
+from grid_helpers import needs_compiled, plstm_dag_2d, random_1d, random_2d
 
 import plstm_geometric.ops.grid.dense as dense
 from plstm_geometric import LineDAG, plstm_dag
 from plstm_geometric.ops import grid
 from plstm_geometric.ops.chain import plstm_1d
-from plstm_geometric.ops.grid import DENSE_MAX_SIDE, choose_form, plstm_2d, plstm_2d_orientations
+from plstm_geometric.ops.grid import (DENSE_MAX_SIDE, GRAPH_MAX_SIDE, choose_form, plstm_2d,
+                                     plstm_2d_orientations)
 
 FLIPS = [(False, False), (True, False), (False, True), (True, True)]
 
@@ -69,15 +70,21 @@ def test_gradcheck_dense_2d():
         lambda *a: plstm_2d_orientations(*a, flips=FLIPS, form="dense"), inputs)
 
 
-def test_auto_form_choice():
-    """CPU: dense up to DENSE_MAX_SIDE, wavefront beyond (measured); CUDA: chunkwise (design)."""
+@needs_compiled
+def test_auto_form_choice(monkeypatch):
+    """CPU: graph up to GRAPH_MAX_SIDE, wavefront beyond; without the compiled kernel dense up
+    to DENSE_MAX_SIDE, wavefront beyond (measured); CUDA: chunkwise (design)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert DENSE_MAX_SIDE == 12
-    assert choose_form(12, 12, cpu) == choose_form(3, 12, cpu) == "dense"
-    assert choose_form(13, 4, cpu) == choose_form(64, 64, cpu) == "wavefront"
+    assert (DENSE_MAX_SIDE, GRAPH_MAX_SIDE) == (12, 28)
+    assert choose_form(28, 28, cpu) == choose_form(3, 12, cpu) == "graph"
+    assert choose_form(29, 4, cpu) == choose_form(64, 64, cpu) == "wavefront"
     assert choose_form(8, 8, cuda) == choose_form(64, 64, cuda) == "chunkwise"
     # auto runs exactly the chosen form; a given chunk_size keeps its old meaning.
     q, k, v, *g = random_2d(1, 5, 4, 1, 2, 2, seed=0)
+    assert torch.equal(plstm_2d(q, k, v, *g), plstm_2d(q, k, v, *g, form="graph"))
+    monkeypatch.setenv("PLSTM_COMPILED", "0")
+    assert choose_form(12, 12, cpu) == choose_form(3, 12, cpu) == "dense"
+    assert choose_form(13, 4, cpu) == "wavefront"
     auto = plstm_2d(q, k, v, *g)
     assert torch.equal(auto, plstm_2d(q, k, v, *g, form="dense"))
     assert torch.equal(plstm_2d(q, k, v, *g, chunk_size=1), plstm_2d(q, k, v, *g, form="wavefront"))

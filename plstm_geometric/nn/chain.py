@@ -65,9 +65,8 @@ class PLSTM1D(PLSTMConv):
             raise ValueError(f"'x' must have shape [B, T, F], got {tuple(x.shape)}")
         if self.reverse:
             x = x.flip(1)
-        B, T, _ = x.shape
-        query, key, value = self.heads_qkv(x)
-        source, mark, direct, tau = self.node_gates(x).view(B, T, 4, self.heads).unbind(2)
+        query, key, value, node_gate = self.node_projections(x)
+        source, mark, direct, tau = node_gate.unbind(2)
         transition = tau / (P_NORM_ALPHA + tau.abs()) if self.mode == "P" else torch.tanh(tau)
         y = plstm_1d(query, key, value, torch.sigmoid(source), transition, torch.sigmoid(mark),
                      torch.sigmoid(direct), chunk_size=self.chunk_size)

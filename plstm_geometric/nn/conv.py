@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.nn import Linear
 
 from ..ops.dag import plstm_dag
+from ..ops.dag.compiled import CompiledGates, gates_available
 from ..data.line_dag_data import LineDAGData
 from ..structure import LineDAG
 from ..structure.spec import LineDAGSpec
@@ -98,7 +99,8 @@ class PLSTMConv(torch.nn.Module):
             ``"chirality"`` for grids, with ``grid_shape``).
         directed: use ``edge_index`` directions as given (must be acyclic).
         drop_self_loops: drop self-loops instead of raising.
-        form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"state"``).
+        form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"compiled"``,
+            ``"state"``, ``"chain"``).
         norm: ``"rms"`` (per-head RMSNorm of the kernel output, the paper's) or ``"none"``.
         out_gate: multiply the normalised output by :math:`\sigma(W_o x)` per channel (xLSTM).
         qk_norm: L2-normalise queries and keys per head (before ``scale_qk``).
@@ -200,11 +202,22 @@ class PLSTMConv(torch.nn.Module):
         return self.readout(plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag,
                                       form=self.form), x)
 
-    def heads_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Query, key and value per head, ``[..., H, K]``, ``[..., H, K]``, ``[..., H, V]`` for
-        ``x`` of shape ``[..., F_in]`` (``qk_norm`` and ``scale_qk`` applied)."""
+    def node_projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Query, key and value per head, ``[..., H, K]``, ``[..., H, K]``, ``[..., H, V]``
+        (``qk_norm`` and ``scale_qk`` applied), and the node parts of the source, mark, direct
+        and transition gates ``[..., 4, H]``, for ``x`` of shape ``[..., F_in]``.
+
+        ``qkv`` and ``node_gates`` run as one matmul on their stacked weights (``qkv`` has no
+        bias, so its part of the bias is zero): one GEMM of ``H(2K+V) + 4H`` columns instead of
+        two, and one gradient for ``x`` instead of two summed (fwd+bwd of both 11.1 -> 10.1 ms
+        per HIV batch of 128 at width 128; the whole layer gains 0.2-0.5 ms of ~24).
+        """
         h, k, v = self.heads, self.key_dim, self.value_dim
-        query, key, value = self.qkv(x).split([h * k, h * k, h * v], dim=-1)
+        width = self.qkv.out_features
+        bias = self.node_gates.bias
+        both = torch.nn.functional.linear(x, torch.cat([self.qkv.weight, self.node_gates.weight]),
+                                          torch.cat([bias.new_zeros(width), bias]))
+        query, key, value, node_gate = both.split([h * k, h * k, h * v, 4 * h], dim=-1)
         lead = x.shape[:-1]
         query, key, value = query.view(*lead, h, k), key.view(*lead, h, k), value.view(*lead, h, v)
         if self.qk_norm:
@@ -212,7 +225,7 @@ class PLSTMConv(torch.nn.Module):
             key = torch.nn.functional.normalize(key, dim=-1)
         if self.scale_qk:
             query = query * k ** -0.5
-        return query, key, value
+        return query, key, value, node_gate.view(*lead, 4, h)
 
     def readout(self, y: Tensor, x: Tensor) -> Tensor:
         """Kernel output ``[..., H, V]`` → layer output ``[..., F_out]``: per-head norm, the
@@ -225,20 +238,32 @@ class PLSTMConv(torch.nn.Module):
 
     def kernel_inputs(self, x: Tensor, dag: LineDAG,
                       edge_attr: Optional[Tensor] = None) -> tuple[Tensor, ...]:
-        """Query, key, value and the four gates that this layer feeds to :func:`plstm_dag`."""
-        h = self.heads
-        query, key, value = self.heads_qkv(x)
-        node_gate = self.node_gates(x).view(-1, 4, h)
+        """Query, key, value and the four gates that this layer feeds to :func:`plstm_dag`.
+
+        On the CPU the gates come from their node and edge parts in one compiled pass
+        (:class:`~plstm_geometric.ops.dag.compiled.CompiledGates`) where the compiled kernel
+        library is available; otherwise (CUDA, no compiler, half precision) from the torch ops
+        below, the same math.
+        """
+        query, key, value, node_gate = self.node_projections(x)
         src, dst = dag.line_index
+        edge_gate = None
+        if self.edge_gates is not None:
+            edge_gate = self.edge_gates(self.dag_edge_features(edge_attr, dag)).view(
+                -1, 4, self.heads)
+        elif edge_attr is not None:
+            raise ValueError("edge_attr was given but the layer has edge_dim=None")
+        if gates_available(node_gate, edge_gate):
+            group = src if self.p_norm == "out" else dst
+            gates = CompiledGates.apply(node_gate, edge_gate, (dag.tail, dag.head, src, dst, group),
+                                        self.mode == "P", P_NORM_ALPHA)
+            return (query, key, value, *gates)
         source, mark = node_gate[dag.tail, 0], node_gate[dag.head, 1]
         tau = node_gate[dag.tail[dst], 3]
-        if self.edge_gates is not None:
-            edge_gate = self.edge_gates(self.dag_edge_features(edge_attr, dag)).view(-1, 4, h)
+        if edge_gate is not None:
             source = source + edge_gate[:, 0]
             mark = mark + edge_gate[:, 1]
             tau = tau + edge_gate[src, 2] + edge_gate[dst, 3]
-        elif edge_attr is not None:
-            raise ValueError("edge_attr was given but the layer has edge_dim=None")
         transition = self.p_normalize(tau, dag) if self.mode == "P" else torch.tanh(tau)
         return (query, key, value, torch.sigmoid(source), transition, torch.sigmoid(mark),
                 torch.sigmoid(node_gate[:, 2]))

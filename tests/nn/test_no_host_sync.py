@@ -9,7 +9,7 @@ import contextlib
 
 import pytest
 import torch
-from helpers import HIV_SMILES, molecule, path_graph
+from helpers import COMPILED, HIV_SMILES, molecule, path_graph
 from torch_geometric.data import Batch, Data
 
 from plstm_geometric import AddLineDAG, PLSTMConv
@@ -44,8 +44,10 @@ def molecule_batch(device):
 
 
 @pytest.mark.parametrize("mode", ["P", "D"])
-@pytest.mark.parametrize("form", ["auto", "dense", "state"])
+@pytest.mark.parametrize("form", ["auto", "dense", COMPILED, "state"])
 def test_forward_with_precomputed_structure_does_not_sync(monkeypatch, device, mode, form):
+    if form == "compiled" and device.type != "cpu":
+        pytest.skip("the compiled form runs on the CPU only")
     batch = molecule_batch(device)
     conv = PLSTMConv(9, 16, heads=2, mode=mode, edge_dim=3, form=form).to(device)
     args = (batch.x, batch.edge_index, batch.edge_attr, batch.batch)

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from helpers import grid_graph, kernel_inputs, path_graph, random_graph
+from helpers import COMPILED, grid_graph, kernel_inputs, path_graph, random_graph
 
 from plstm_geometric.ops import plstm_dag, plstm_dag_reference
 from plstm_geometric.ops.dag import choose_form
@@ -30,14 +30,14 @@ def assert_equals_reference(ld, inputs, form):
                                        atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("form", ["dense", "state"])
+@pytest.mark.parametrize("form", ["dense", COMPILED, "state"])
 @pytest.mark.parametrize("mode", ["P", "D"])
 @pytest.mark.parametrize("seed", range(12))
 def test_forms_equal_reference(seed, mode, form):
     assert_equals_reference(*random_case(seed, mode), form)
 
 
-@pytest.mark.parametrize("form", ["dense", "state"])
+@pytest.mark.parametrize("form", ["dense", COMPILED, "state"])
 @pytest.mark.parametrize("mode", ["P", "D"])
 def test_gradcheck(mode, form):
     gen = torch.Generator().manual_seed(5)
@@ -47,7 +47,7 @@ def test_gradcheck(mode, form):
     assert torch.autograd.gradcheck(lambda *a: plstm_dag(*a, ld, form=form), inputs)
 
 
-@pytest.mark.parametrize("form", ["dense", "state"])
+@pytest.mark.parametrize("form", ["dense", COMPILED, "state"])
 def test_batch_equals_per_graph(form):
     """A batch (offsets, batch vector) gives exactly each graph's own result, gradients too."""
     gen = torch.Generator().manual_seed(9)
@@ -140,9 +140,11 @@ def test_chain_form_gradcheck_and_auto_choice():
         plstm_dag(*kernel_inputs(400, grid.num_edges, grid.num_line_edges), grid, form="chain")
 
 
-@pytest.mark.parametrize("form", ["dense", "state", "chain"])
+@pytest.mark.parametrize("form", ["dense", COMPILED, "state", "chain"])
 def test_forms_on_the_test_device_equal_reference(device, form):
     """Every form on ``PLSTM_TEST_DEVICE`` (CUDA in experiments/gpu_check.sh) against the CPU oracle."""
+    if form == "compiled" and device.type != "cpu":
+        pytest.skip("the compiled form runs on the CPU only")
     if form == "chain":
         ld, inputs = chain_case([70, 3, 12], mode="D")
     else:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-from helpers import kernel_inputs
+from helpers import kernel_inputs, library
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import Tensor
@@ -183,7 +183,7 @@ def test_kernel_forms_equal_the_reference(data: Batch):
         ld = build(data, spec)
         inputs = kernel_inputs(data.num_nodes, ld.num_edges, ld.num_line_edges, seed=2)
         want = plstm_dag_reference(*inputs, ld)
-        for form in ("dense", "state"):
+        for form in ("dense", "state") + (("compiled",) if library()[0] is not None else ()):
             torch.testing.assert_close(plstm_dag(*inputs, ld, form=form), want, atol=1e-12,
                                        rtol=0)
 

@@ -9,17 +9,19 @@ from torch import Tensor
 from ...structure import LineDAG
 from ..utils import call_in_recurrence_dtype
 from .chain import chain_layout, plstm_dag_chain
+from .compiled import plstm_dag_compiled, unavailable_reason
 from .dense import plstm_dag_dense
 from .reference import plstm_dag_reference
 from .state import plstm_dag_state
 
-Form = Literal["auto", "dense", "state", "chain"]
-FORMS: dict[str, Callable[..., Tensor]] = {"dense": plstm_dag_dense, "state": plstm_dag_state,
-                                          "chain": plstm_dag_chain}
+Form = Literal["auto", "dense", "compiled", "state", "chain"]
+FORMS: dict[str, Callable[..., Tensor]] = {"dense": plstm_dag_dense, "compiled": plstm_dag_compiled,
+                                          "state": plstm_dag_state, "chain": plstm_dag_chain}
 
-#: Graphs up to this many DAG edges run in the dense per-graph form under ``form="auto"``.
-#: Above it the E² matrices of the dense form cost more than the K·V cell states (measured in
-#: ``experiments/bench_layer.py``).
+#: Graphs up to this many DAG edges run in the dense per-graph form under ``form="auto"`` (the
+#: compiled one on the CPU). Above it the E² matrices of the torch dense form cost more than the
+#: K·V cell states (measured in ``experiments/bench_layer.py``; not remeasured for the compiled
+#: form, which forms no E² matrix).
 DENSE_MAX_EDGES = 256
 
 
@@ -75,11 +77,13 @@ def plstm_dag(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transit
         transition: ``[L, H]`` gates of the line edges (``line_dag.line_index`` order).
         direct: ``[N, H]``.
         line_dag: the structure (:class:`~plstm_geometric.structure.LineDAG`).
-        form: ``"dense"`` (per-graph closed form, for small graphs), ``"state"`` (level loop
+        form: ``"dense"`` (per-graph closed form, for small graphs), ``"compiled"`` (the same
+            closed form as a C++ loop per graph, CPU only, built at first use; see
+            :mod:`~plstm_geometric.ops.dag.compiled`), ``"state"`` (level loop
             over cell states, memory O(E·H·K·V)), ``"chain"`` (line DAGs made of chains, e.g.
             paths: :func:`~plstm_geometric.ops.chain.plstm_1d`'s chunked scan) or ``"auto"``
             (dense when every graph has at most :data:`DENSE_MAX_EDGES` DAG edges, else chain
-            where it applies, else state).
+            where it applies, else state; on the CPU compiled instead of dense where it can run).
 
     Returns:
         ``[N, H, V]``.
@@ -87,11 +91,15 @@ def plstm_dag(query: Tensor, key: Tensor, value: Tensor, source: Tensor, transit
     check_shapes(query, key, value, source, transition, mark, direct, line_dag)
     if form == "auto":
         form = choose_form(line_dag)
+        if form == "dense" and not unavailable_reason(line_dag, query.device):
+            form = "compiled"
     if form not in FORMS:
-        raise ValueError(f"form must be 'auto', 'dense', 'state' or 'chain', got {form!r}")
+        raise ValueError(f"form must be 'auto', 'dense', 'compiled', 'state' or 'chain', got "
+                         f"{form!r}")
     return call_in_recurrence_dtype(FORMS[form], query, key, value, source, transition, mark,
                                     direct, line_dag)
 
 
-__all__ = ["plstm_dag", "plstm_dag_reference", "plstm_dag_dense", "plstm_dag_state", "plstm_dag_chain",
+__all__ = ["plstm_dag", "plstm_dag_reference", "plstm_dag_dense", "plstm_dag_compiled",
+           "plstm_dag_state", "plstm_dag_chain",
            "DENSE_MAX_EDGES"]

@@ -4,9 +4,12 @@ Forms, each equal to :func:`~plstm_geometric.ops.dag.plstm_dag` on the grid DAG 
 float64, outputs and gradients) and to :func:`plstm_2d_reference` (``reference.py``, the
 sequential recurrence with the same signature):
 
+- ``"graph"`` (``graph.py``): every (image, orientation) as a graph of the compiled DAG kernel
+  (:mod:`~plstm_geometric.ops.dag.compiled`, CPU only), which walks the structural non-zeros of
+  :math:`G` without padding. Fastest on CPU up to 28x28 grids (:data:`GRAPH_MAX_SIDE`).
 - ``"dense"`` (``dense.py``): the closed form :math:`(G \odot QK^\top)V` with :math:`G` built
   as a chain over grid rows; all orientations share :math:`QK^\top`. Fastest on CPU for token
-  grids of vision models.
+  grids of vision models when the compiled kernel is unavailable.
 - ``"wavefront"`` (``wavefront.py``): :math:`K \times V` cell states, one anti-diagonal of
   nodes per step, hand-written backward; the least arithmetic, fastest on CPU for large grids.
 - ``"chunkwise"`` (``chunk.py``): :math:`2 \times 2` meta-cells merged :math:`\log_2 c` times
@@ -23,16 +26,26 @@ from torch import Tensor
 from ._checks import check_2d
 from .chunk import chunk_2d
 from .dense import dense_2d
+from .graph import graph_2d
+from ..dag.compiled import library
 from .reference import plstm_2d_reference
 from .wavefront import wavefront_2d
 from ..utils import call_in_recurrence_dtype, check_chunk_size, next_pow2
 
-FORMS = ("auto", "dense", "wavefront", "chunkwise")
+FORMS = ("auto", "dense", "graph", "wavefront", "chunkwise")
 
-#: ``form="auto"`` on CPU: the dense form up to this grid side, the wavefront beyond it. The
-#: fastest forward+backward of the four-orientation kernel at the vision layer's batch in
-#: ``experiments/bench_grid.py --orientations 4`` (docs/grid.md, "Form choice").
+#: ``form="auto"`` on CPU without the compiled kernel: the dense form up to this grid side, the
+#: wavefront beyond it. The fastest forward+backward of the four-orientation kernel at the
+#: vision layer's batch in ``experiments/bench_grid.py --orientations 4`` (docs/grid.md, "Form
+#: choice").
 DENSE_MAX_SIDE = 12
+
+#: ``form="auto"`` on CPU with the compiled kernel: the graph form up to this grid side, the
+#: wavefront beyond. Four orientations, batch 32, 4 heads, K = V = 16, fwd+bwd, P-mode (loaded
+#: machine, docs/performance.md), graph / dense / wavefront: 18 / 48 / 155 ms at 8x8, 164 / 479
+#: / 557 ms at 16x16; graph / wavefront: 748 / 1192 ms at 24x24, 1432 / 1522 at 28x28, 2762 /
+#: 2366 at 32x32 (D-mode alike).
+GRAPH_MAX_SIDE = 28
 
 #: ``form="auto"`` on CUDA runs ``"chunkwise"`` with chunks of this side (one chunk up to
 #: 16x16): by design, not measured here (no accelerator was available). It has the fewest
@@ -45,6 +58,8 @@ def choose_form(X: int, Y: int, device: torch.device) -> str:
     """The form ``"auto"`` runs for an ``X x Y`` grid on ``device``."""
     if device.type == "cuda":
         return "chunkwise"
+    if max(X, Y) <= GRAPH_MAX_SIDE and library()[0] is not None:
+        return "graph"
     return "dense" if max(X, Y) <= DENSE_MAX_SIDE else "wavefront"
 
 
@@ -112,9 +127,10 @@ def plstm_2d(
             :math:`x` and/or :math:`y` (the four orientations of a vision layer).
             Gates keep their meaning relative to the propagation direction and are
             still indexed by the node that owns them. (default: :obj:`(False, False)`)
-        form (str, optional): ``"dense"``, ``"wavefront"``, ``"chunkwise"`` or ``"auto"``:
-            on CPU the dense form for grids up to :data:`DENSE_MAX_SIDE` on a side and the
-            wavefront beyond (measured, ``experiments/bench_grid.py``); on CUDA the chunkwise
+        form (str, optional): ``"dense"``, ``"graph"``, ``"wavefront"``, ``"chunkwise"`` or
+            ``"auto"``: on CPU the graph form for grids up to :data:`GRAPH_MAX_SIDE` on a side
+            (without a C++ compiler the dense form up to :data:`DENSE_MAX_SIDE`) and the
+            wavefront beyond (measured, docs/performance.md); on CUDA the chunkwise
             form with :data:`CUDA_CHUNK`-sided chunks (by design). (default: :obj:`"auto"`)
         chunk_size (int, optional): Chunk side of the chunkwise form, a power of two
             (lowered to the next power of two :math:`\geq \max(X, Y)`). With
@@ -184,6 +200,8 @@ def _run(query: Tensor, key: Tensor, value: Tensor, *gates: Optional[Tensor],
          flips: Sequence[tuple[bool, bool]], form: str, chunk_size: Optional[int]) -> Tensor:
     if form == "dense":
         return dense_2d(query, key, value, *gates, flips=flips)
+    if form == "graph":
+        return graph_2d(query, key, value, *gates, flips=flips)
     # The other forms run every orientation as a batch of its flipped copy.
     dims = [[d for d, f in zip((1, 2), flip) if f] for flip in flips]
 
@@ -208,5 +226,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CUDA_CHUNK", "DENSE_MAX_SIDE", "FORMS", "choose_form", "plstm_2d",
+__all__ = ["CUDA_CHUNK", "DENSE_MAX_SIDE", "GRAPH_MAX_SIDE", "FORMS", "choose_form", "plstm_2d",
            "plstm_2d_orientations", "plstm_2d_reference"]

@@ -1,0 +1,436 @@
+// Compiled dense form of plstm_dag (see compiled.py for the math and the layout).
+//
+// One task per graph: its nodes in topological rank order, its DAG edges in line-DAG
+// topological order ("positions"), and per position the line edges that enter it. Every
+// matrix of the closed form is built and used in thread-local scratch, per graph and head:
+//   X = (I - A)^{-1} B   forward substitution over positions, X[p] supported on ranks <= tail(p)
+//   G = M X + diag(D)    lower triangular in rank order (m reaches i only if rank m <= rank i)
+//   y_i = sum_{m in supp G[i]} G[i,m] (q_i . k_m) v_m
+// The support of G's rows (the structural non-zeros, from the same recursion as X) is
+// computed once per graph; the K- and V-long loops run over it only. The backward recomputes
+// X, G and Q K^T (cheaper than storing them) and writes every gradient in place: a node, DAG
+// edge or line edge belongs to exactly one graph, so tasks never write the same element.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+typedef int64_t i64;
+
+struct Layout {
+  i64 graphs, heads, kd, vd;
+  const i64 *node_ptr;      // [G+1] start of each graph in node_of_rank
+  const i64 *node_of_rank;  // [N] node id, graph by graph, topological rank order
+  const i64 *edge_ptr;      // [G+1] start of each graph in edge_of_pos
+  const i64 *edge_of_pos;   // [E] DAG edge id, graph by graph, line-DAG topological order
+  const i64 *tail_rank;     // [E] per position: rank of the edge's tail within its graph
+  const i64 *head_rank;     // [E] per position: rank of the edge's head
+  const i64 *line_ptr;      // [E+1] per position: start of the line edges entering it
+  const i64 *line_src;      // [L] global position of each line edge's source
+  const i64 *line_id;       // [L] index of the line edge in `transition`
+  // Optional: [N] row of q, k, v read by each node (null: the node's own), for graphs that
+  // share them (a vision layer's orientations of one image); `group` consecutive graphs share
+  // rows and run on one thread, and q, k, v gradients are added to (zeroed by the caller).
+  const i64 *qkv_row;
+  i64 group;
+};
+
+static inline i64 qkv_row(const Layout &L, i64 node) { return L.qkv_row ? L.qkv_row[node] : node; }
+
+template <typename T>
+struct Inputs {
+  const T *q, *k, *v, *source, *transition, *mark, *direct;
+};
+
+template <typename T>
+struct Grads {
+  T *q, *k, *v, *source, *transition, *mark, *direct;
+};
+
+template <typename T>
+static inline T dot(const T *a, const T *b, i64 n) {
+  T s = 0;
+  for (i64 c = 0; c < n; ++c) s += a[c] * b[c];
+  return s;
+}
+
+// Blocks of 16 with every load before any store: the compiler vectorises a block without
+// having to prove that x and y do not overlap (they never do here: rows of different buffers,
+// or different rows of one). Written as one loop, the 16- or 32-long fixed-size calls came
+// out as scalar read-modify-writes.
+template <typename T>
+static inline void axpy(T alpha, const T *x, T *y, i64 n) {
+  i64 c = 0;
+  for (; c + 16 <= n; c += 16) {
+    T t[16];
+    for (int j = 0; j < 16; ++j) t[j] = y[c + j] + alpha * x[c + j];
+    for (int j = 0; j < 16; ++j) y[c + j] = t[j];
+  }
+  for (; c < n; ++c) y[c] += alpha * x[c];
+}
+
+// Per-thread scratch; vectors only grow.
+template <typename T>
+struct Scratch {
+  std::vector<T> x, z, g, qk, dg, row;
+  std::vector<i64> col_ptr, cols;
+  std::vector<uint64_t> supp;
+};
+
+// Structural support of G's rows for graph `g`: cols[col_ptr[i] .. col_ptr[i+1]) = the ranks m
+// (ascending) with a path from m to i along line edges, or m = i.
+template <typename T>
+static void support(const Layout &L, i64 g, Scratch<T> &s) {
+  const i64 n = L.node_ptr[g + 1] - L.node_ptr[g], e0 = L.edge_ptr[g],
+            e = L.edge_ptr[g + 1] - e0, words = (n + 63) / 64;
+  s.supp.assign((size_t)((e + n) * words), 0);
+  uint64_t *xs = s.supp.data(), *gs = xs + e * words;  // rows of X, then rows of G
+  for (i64 i = 0; i < n; ++i) gs[i * words + i / 64] |= uint64_t(1) << (i % 64);
+  for (i64 p = 0; p < e; ++p) {
+    uint64_t *row = xs + p * words;
+    const i64 t = L.tail_rank[e0 + p];
+    row[t / 64] |= uint64_t(1) << (t % 64);
+    for (i64 j = L.line_ptr[e0 + p]; j < L.line_ptr[e0 + p + 1]; ++j) {
+      const uint64_t *src = xs + (L.line_src[j] - e0) * words;
+      for (i64 w = 0; w < words; ++w) row[w] |= src[w];
+    }
+    uint64_t *grow = gs + L.head_rank[e0 + p] * words;
+    for (i64 w = 0; w < words; ++w) grow[w] |= row[w];
+  }
+  s.col_ptr.assign((size_t)(n + 1), 0);
+  s.cols.clear();
+  for (i64 i = 0; i < n; ++i) {
+    for (i64 m = 0; m <= i; ++m)
+      if (gs[i * words + m / 64] >> (m % 64) & 1) s.cols.push_back(m);
+    s.col_ptr[i + 1] = (i64)s.cols.size();
+  }
+}
+
+// X (rows p, columns 0..tail(p)) and G (dense n x n, zero outside its support) of graph g, head h.
+template <typename T>
+static void closed_form(const Layout &L, const Inputs<T> &in, i64 g, i64 h, Scratch<T> &s) {
+  const i64 H = L.heads, n = L.node_ptr[g + 1] - L.node_ptr[g], e0 = L.edge_ptr[g],
+            e = L.edge_ptr[g + 1] - e0;
+  const i64 *nodes = L.node_of_rank + L.node_ptr[g];
+  T *x = s.x.data(), *gm = s.g.data();
+  std::fill(gm, gm + n * n, T(0));
+  for (i64 i = 0; i < n; ++i) gm[i * n + i] = in.direct[nodes[i] * H + h];
+  for (i64 p = 0; p < e; ++p) {
+    const i64 P = e0 + p, t = L.tail_rank[P], edge = L.edge_of_pos[P];
+    T *row = x + p * n;
+    std::fill(row, row + t, T(0));
+    row[t] = in.source[edge * H + h];
+    for (i64 j = L.line_ptr[P]; j < L.line_ptr[P + 1]; ++j) {
+      const i64 src = L.line_src[j] - e0;
+      axpy(in.transition[L.line_id[j] * H + h], x + src * n, row, L.tail_rank[L.line_src[j]] + 1);
+    }
+    axpy(in.mark[edge * H + h], row, gm + L.head_rank[P] * n, t + 1);
+  }
+}
+
+template <typename T>
+static void grow(Scratch<T> &s, i64 n, i64 e, i64 width) {
+  auto at_least = [](std::vector<T> &v, i64 size) {
+    if ((i64)v.size() < size) v.resize((size_t)size);
+  };
+  at_least(s.x, e * n);
+  at_least(s.z, e * n);
+  at_least(s.g, n * n);
+  at_least(s.qk, n * n);
+  at_least(s.dg, n * n);
+  at_least(s.row, width);
+}
+
+// KC, VC: K and V known at compile time (the common head sizes, see `dispatch`: the compiler
+// unrolls the K- and V-long loops, ~1.4x faster), or 0 for any size.
+template <typename T, i64 KC, i64 VC>
+static void forward_graph(const Layout &L, const Inputs<T> &in, T *y, i64 g, Scratch<T> &s) {
+  const i64 H = L.heads, K = KC ? KC : L.kd, V = VC ? VC : L.vd,
+            n = L.node_ptr[g + 1] - L.node_ptr[g];
+  if (n == 0) return;
+  const i64 e = L.edge_ptr[g + 1] - L.edge_ptr[g];
+  const i64 *nodes = L.node_of_rank + L.node_ptr[g];
+  grow(s, n, e, V);
+  support(L, g, s);
+  // Row accumulators: a local array when V is known at compile time (kept in registers; in
+  // memory, every pair would wait for the previous pair's store).
+  T local[VC ? VC : 1];
+  for (i64 h = 0; h < H; ++h) {
+    closed_form(L, in, g, h, s);
+    const T *gm = s.g.data();
+    for (i64 i = 0; i < n; ++i) {
+      const T *qi = in.q + (qkv_row(L, nodes[i]) * H + h) * K;
+      T *acc = VC ? local : s.row.data();
+      std::fill(acc, acc + V, T(0));
+      for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
+        const i64 m = s.cols[c], node = qkv_row(L, nodes[m]);
+        const T p = gm[i * n + m] * dot(qi, in.k + (node * H + h) * K, K);
+        axpy(p, in.v + (node * H + h) * V, acc, V);
+      }
+      std::copy(acc, acc + V, y + (nodes[i] * H + h) * V);
+    }
+  }
+}
+
+template <typename T, i64 KC, i64 VC>
+static void backward_graph(const Layout &L, const Inputs<T> &in, const T *dy, const Grads<T> &d,
+                           i64 g, Scratch<T> &s) {
+  const i64 H = L.heads, K = KC ? KC : L.kd, V = VC ? VC : L.vd,
+            n = L.node_ptr[g + 1] - L.node_ptr[g];
+  if (n == 0) return;
+  const i64 e0 = L.edge_ptr[g], e = L.edge_ptr[g + 1] - e0;
+  const i64 *nodes = L.node_of_rank + L.node_ptr[g];
+  grow(s, n, e, K);
+  support(L, g, s);
+  for (i64 h = 0; h < H; ++h) {
+    closed_form(L, in, g, h, s);
+    const T *gm = s.g.data(), *x = s.x.data();
+    T local[KC ? KC : 1];
+    T *dg = s.dg.data(), *z = s.z.data(), *dq = KC ? local : s.row.data();
+    std::fill(dg, dg + n * n, T(0));
+    for (i64 i = 0; i < n && !L.qkv_row; ++i) {
+      const i64 o = (nodes[i] * H + h);
+      std::fill(d.k + o * K, d.k + (o + 1) * K, T(0));
+      std::fill(d.v + o * V, d.v + (o + 1) * V, T(0));
+    }
+    // P = G . QK^T:  dV_m += P[i,m] dY_i,  dP = dY_i . v_m,  dG = dP QK,  dQK = dP G,
+    // dQ_i += dQK k_m,  dK_m += dQK q_i.
+    for (i64 i = 0; i < n; ++i) {
+      const i64 oi = nodes[i] * H + h, ri = qkv_row(L, nodes[i]) * H + h;
+      const T *qi = in.q + ri * K, *dyi = dy + oi * V;
+      std::fill(dq, dq + K, T(0));
+      for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
+        const i64 m = s.cols[c], om = qkv_row(L, nodes[m]) * H + h;
+        const T *km = in.k + om * K, *vm = in.v + om * V;
+        const T gim = gm[i * n + m], qk = dot(qi, km, K);
+        axpy(gim * qk, dyi, d.v + om * V, V);
+        const T dp = dot(dyi, vm, V);
+        dg[i * n + m] = dp * qk;
+        const T dqk = dp * gim;
+        axpy(dqk, km, dq, K);
+        axpy(dqk, qi, d.k + om * K, K);
+      }
+      if (L.qkv_row)
+        axpy(T(1), dq, d.q + ri * K, K);
+      else
+        std::copy(dq, dq + K, d.q + ri * K);
+      d.direct[oi] = dg[i * n + i];
+    }
+    // G = M X: dM_p = dG[head(p)] . X[p],  dX[p] = M_p dG[head(p)]; then Z = (I - A)^{-T} dX
+    // by back substitution: dS_p = Z[p, tail(p)], dT_{s->p} = Z[p] . X[s], Z[s] += T Z[p].
+    for (i64 p = 0; p < e; ++p) {
+      const i64 P = e0 + p, t = L.tail_rank[P], edge = L.edge_of_pos[P];
+      const T *dgh = dg + L.head_rank[P] * n;
+      const T mark = in.mark[edge * H + h];
+      d.mark[edge * H + h] = dot(dgh, x + p * n, t + 1);
+      T *zp = z + p * n;
+      for (i64 m = 0; m <= t; ++m) zp[m] = mark * dgh[m];
+    }
+    for (i64 p = e - 1; p >= 0; --p) {
+      const i64 P = e0 + p;
+      const T *zp = z + p * n;
+      d.source[L.edge_of_pos[P] * H + h] = zp[L.tail_rank[P]];
+      for (i64 j = L.line_ptr[P]; j < L.line_ptr[P + 1]; ++j) {
+        const i64 src = L.line_src[j] - e0, width = L.tail_rank[L.line_src[j]] + 1;
+        d.transition[L.line_id[j] * H + h] = dot(zp, x + src * n, width);
+        axpy(in.transition[L.line_id[j] * H + h], zp, z + src * n, width);
+      }
+    }
+  }
+}
+
+// Groups of L.group graphs (interleaved: groups first, first + step, ..., so that large and
+// small graphs spread over the threads); a group's graphs run on one thread, in order. Every
+// thread calls its own copy of `graph` (which owns that thread's scratch).
+template <typename F>
+static void over_graphs(const Layout &L, i64 threads, const F &graph) {
+  const i64 groups = (L.graphs + L.group - 1) / L.group;
+  auto task = [&](i64 first, i64 step) {
+    F mine = graph;
+    for (i64 grp = first; grp < groups; grp += step)
+      for (i64 g = grp * L.group; g < std::min(L.graphs, (grp + 1) * L.group); ++g) mine(g);
+  };
+  threads = std::max<i64>(1, std::min(threads, groups));
+  if (threads == 1) {
+    task(0, 1);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (i64 t = 0; t < threads; ++t) pool.emplace_back(task, t, threads);
+  for (auto &th : pool) th.join();
+}
+
+template <typename T, i64 KC, i64 VC>
+static void forward_sized(const Layout *L, const Inputs<T> *in, T *y, i64 threads) {
+  over_graphs(*L, threads, [L, in, y, s = Scratch<T>()](i64 g) mutable {
+    forward_graph<T, KC, VC>(*L, *in, y, g, s);
+  });
+}
+
+template <typename T, i64 KC, i64 VC>
+static void backward_sized(const Layout *L, const Inputs<T> *in, const T *dy, const Grads<T> *d,
+                           i64 threads) {
+  over_graphs(*L, threads, [L, in, dy, d, s = Scratch<T>()](i64 g) mutable {
+    backward_graph<T, KC, VC>(*L, *in, dy, *d, g, s);
+  });
+}
+
+// The sized instance for K = V in {16, 32, 64}, else the generic one.
+#define DISPATCH(call, ...)                                                        \
+  if (L->kd == L->vd && L->kd == 16) return call<T, 16, 16>(__VA_ARGS__);          \
+  if (L->kd == L->vd && L->kd == 32) return call<T, 32, 32>(__VA_ARGS__);          \
+  if (L->kd == L->vd && L->kd == 64) return call<T, 64, 64>(__VA_ARGS__);          \
+  return call<T, 0, 0>(__VA_ARGS__);
+
+template <typename T>
+static void forward(const Layout *L, const Inputs<T> *in, T *y, i64 threads) {
+  DISPATCH(forward_sized, L, in, y, threads)
+}
+
+template <typename T>
+static void backward(const Layout *L, const Inputs<T> *in, const T *dy, const Grads<T> *d,
+                     i64 threads) {
+  DISPATCH(backward_sized, L, in, dy, d, threads)
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// PLSTMConv's gates from their pre-activation parts (nn/conv.py, kernel_inputs), per head h:
+//   S_e = sig(ns[t(e)] + es[e]),  M_e = sig(nm[h(e)] + em[e]),  D_n = sig(nd[n]),
+//   tau_l = nt[t(dst l)] + et_in[src l] + et_out[dst l],
+//   T_l = tau_l / (alpha + sum_{l' in group(l)} |tau_l'|)  (P)   or   tanh(tau_l)  (D),
+// with node parts ng [N, 4, H] = (s, m, d, t) and edge parts eg [E, 4, H] = (s, m, t_in,
+// t_out) or none. One pass each way instead of ~20 gathers, adds and their backward scatters.
+struct GateLayout {
+  i64 nodes, edges, lines, heads, normalise;  // normalise: 1 = P-mode, 0 = D-mode (tanh)
+  double alpha;
+  const i64 *tail, *head, *src, *dst, *group;  // group: the line edges' normalisation group
+};
+
+template <typename T>
+static inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <typename T>
+static void gate_tau(const GateLayout &G, const T *ng, const T *eg, T *tau, T *total) {
+  const i64 H = G.heads;
+  for (i64 l = 0; l < G.lines; ++l)
+    for (i64 h = 0; h < H; ++h) {
+      T t = ng[(G.tail[G.dst[l]] * 4 + 3) * H + h];
+      if (eg) t += eg[(G.src[l] * 4 + 2) * H + h] + eg[(G.dst[l] * 4 + 3) * H + h];
+      tau[l * H + h] = t;
+    }
+  if (!G.normalise) return;
+  std::fill(total, total + G.edges * H, T(G.alpha));
+  for (i64 l = 0; l < G.lines; ++l)
+    for (i64 h = 0; h < H; ++h) total[G.group[l] * H + h] += std::abs(tau[l * H + h]);
+}
+
+template <typename T>
+static void gates_forward(const GateLayout *G, const T *ng, const T *eg, T *source, T *trans,
+                          T *mark, T *direct, T *total) {
+  const i64 H = G->heads;
+  for (i64 e = 0; e < G->edges; ++e)
+    for (i64 h = 0; h < H; ++h) {
+      T a = ng[(G->tail[e] * 4 + 0) * H + h], b = ng[(G->head[e] * 4 + 1) * H + h];
+      if (eg) a += eg[(e * 4 + 0) * H + h], b += eg[(e * 4 + 1) * H + h];
+      source[e * H + h] = sigmoid(a);
+      mark[e * H + h] = sigmoid(b);
+    }
+  for (i64 n = 0; n < G->nodes; ++n)
+    for (i64 h = 0; h < H; ++h) direct[n * H + h] = sigmoid(ng[(n * 4 + 2) * H + h]);
+  gate_tau(*G, ng, eg, trans, total);
+  for (i64 l = 0; l < G->lines; ++l)
+    for (i64 h = 0; h < H; ++h) {
+      T &t = trans[l * H + h];
+      t = G->normalise ? t / total[G->group[l] * H + h] : std::tanh(t);
+    }
+}
+
+// Gradients of the pre-activations (dng, deg: written in full) from those of the gates and
+// the gates themselves; tau and the group totals are recomputed (scratch: tau [L, H],
+// total and acc [E, H]).
+template <typename T>
+static void gates_backward(const GateLayout *G, const T *ng, const T *eg, const T *source,
+                           const T *trans, const T *mark, const T *direct, const T *d_source,
+                           const T *d_trans, const T *d_mark, const T *d_direct, T *dng, T *deg,
+                           T *tau, T *total, T *acc) {
+  const i64 H = G->heads;
+  std::fill(dng, dng + G->nodes * 4 * H, T(0));
+  for (i64 e = 0; e < G->edges; ++e)
+    for (i64 h = 0; h < H; ++h) {
+      const T s = source[e * H + h], m = mark[e * H + h];
+      const T a = d_source[e * H + h] * s * (1 - s), b = d_mark[e * H + h] * m * (1 - m);
+      dng[(G->tail[e] * 4 + 0) * H + h] += a;
+      dng[(G->head[e] * 4 + 1) * H + h] += b;
+      if (deg) deg[(e * 4 + 0) * H + h] = a, deg[(e * 4 + 1) * H + h] = b;
+    }
+  for (i64 n = 0; n < G->nodes; ++n)
+    for (i64 h = 0; h < H; ++h) {
+      const T d = direct[n * H + h];
+      dng[(n * 4 + 2) * H + h] = d_direct[n * H + h] * d * (1 - d);
+    }
+  if (deg)
+    for (i64 e = 0; e < G->edges; ++e)
+      for (i64 h = 0; h < H; ++h) deg[(e * 4 + 2) * H + h] = deg[(e * 4 + 3) * H + h] = 0;
+  if (G->normalise) {
+    // T = tau / s_g:  dtau_l = dT_l / s_g - sign(tau_l) sum_{l' in g} dT_l' tau_l' / s_g^2.
+    gate_tau(*G, ng, eg, tau, total);
+    std::fill(acc, acc + G->edges * H, T(0));
+    for (i64 l = 0; l < G->lines; ++l)
+      for (i64 h = 0; h < H; ++h) acc[G->group[l] * H + h] += d_trans[l * H + h] * tau[l * H + h];
+  }
+  for (i64 l = 0; l < G->lines; ++l)
+    for (i64 h = 0; h < H; ++h) {
+      T dt;
+      if (G->normalise) {
+        const i64 k = G->group[l] * H + h;
+        const T t = tau[l * H + h], sg = total[k];
+        dt = d_trans[l * H + h] / sg - T((t > 0) - (t < 0)) * acc[k] / (sg * sg);
+      } else {
+        const T t = trans[l * H + h];
+        dt = d_trans[l * H + h] * (1 - t * t);
+      }
+      dng[(G->tail[G->dst[l]] * 4 + 3) * H + h] += dt;
+      if (deg) deg[(G->src[l] * 4 + 2) * H + h] += dt, deg[(G->dst[l] * 4 + 3) * H + h] += dt;
+    }
+}
+
+extern "C" {
+void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, float *y, i64 threads) {
+  forward(L, in, y, threads);
+}
+void plstm_dense_forward_f64(const Layout *L, const Inputs<double> *in, double *y, i64 threads) {
+  forward(L, in, y, threads);
+}
+void plstm_dense_backward_f32(const Layout *L, const Inputs<float> *in, const float *dy,
+                              const Grads<float> *d, i64 threads) {
+  backward(L, in, dy, d, threads);
+}
+void plstm_dense_backward_f64(const Layout *L, const Inputs<double> *in, const double *dy,
+                              const Grads<double> *d, i64 threads) {
+  backward(L, in, dy, d, threads);
+}
+void plstm_gates_forward_f32(const GateLayout *G, const float *ng, const float *eg, float *s,
+                             float *t, float *m, float *d, float *total) {
+  gates_forward(G, ng, eg, s, t, m, d, total);
+}
+void plstm_gates_forward_f64(const GateLayout *G, const double *ng, const double *eg, double *s,
+                             double *t, double *m, double *d, double *total) {
+  gates_forward(G, ng, eg, s, t, m, d, total);
+}
+void plstm_gates_backward_f32(const GateLayout *G, const float *ng, const float *eg,
+                              const float *s, const float *t, const float *m, const float *d,
+                              const float *ds, const float *dt, const float *dm, const float *dd,
+                              float *dng, float *deg, float *tau, float *total, float *acc) {
+  gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
+}
+void plstm_gates_backward_f64(const GateLayout *G, const double *ng, const double *eg,
+                              const double *s, const double *t, const double *m, const double *d,
+                              const double *ds, const double *dt, const double *dm,
+                              const double *dd, double *dng, double *deg, double *tau,
+                              double *total, double *acc) {
+  gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
+}
+}
