@@ -1,6 +1,11 @@
 """Print the docs/results.md rows from the runs' result files (never edit numbers by hand).
 
     python experiments/collect_results.py runs/MUTAG-gin runs/MUTAG-plstm ...
+    python experiments/collect_results.py experiments/results/chemprop-esol-seed*.json
+
+A ``.json`` argument is a record of ``experiments/run_chemprop.py``; the records of one dataset
+make one chemprop row (chemprop selects its own best-validation epoch by its loss, so the row
+has no validation metric of ours).
 
 Finished runs are read from summary.json. A run stopped by the time budget (no summary.json)
 is read from its metrics.csv: best validation epoch so far, marked "(stopped)".
@@ -44,8 +49,26 @@ def partial_runs(folder: Path, metric: str):
     return runs
 
 
+def chemprop_rows(paths):
+    by_dataset = {}
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        by_dataset.setdefault(record["dataset"], []).append(record)
+    for dataset, records in by_dataset.items():
+        records.sort(key=lambda r: r["seed"])
+        seeds = ",".join(str(r["seed"]) for r in records)
+        keys = list(records[0]["test"])
+        command = records[0]["command"].replace(f"--seed {records[0]['seed']}", "--seed S")
+        cells = [dataset, records[0]["chemprop_version"], str(len(records)),
+                 str(records[0]["epochs"]), "chemprop's", f"{statistics.mean(r['seconds'] for r in records):.0f} s/run",
+                 f"— ({records[0]['rejected_molecules']} molecules rejected)" if records[0]["rejected_molecules"] else "—"]
+        cells += [f"{k} {fmt([r['test'][k] for r in records])}" for k in keys]
+        print("| " + " | ".join(cells) + f" | `{command}`, S = {seeds} |")
+
+
 def main(folders):
-    for folder in map(Path, folders):
+    chemprop_rows([f for f in folders if f.endswith(".json")])
+    for folder in (Path(f) for f in folders if not f.endswith(".json")):
         config = json.loads((folder / "config.json").read_text())
         metric = primary_metric(config["dataset"])
         if (folder / "summary.json").exists():
@@ -58,7 +81,8 @@ def main(folders):
         epochs = "/".join(map(str, sorted({r["epochs_run"] for r in runs}))) + note
         best = "/".join(map(str, sorted({r["best_epoch"] for r in runs}))) if len(runs) == 1 else "per run"
         seconds = statistics.mean(r["seconds_per_epoch"] for r in runs)
-        cells = [config["dataset"], config["model"] + (" +VN" if config.get("virtual_node") else ""),
+        cells = [config["dataset"], config["model"] + (" +VN" if config.get("virtual_node") else "")
+                 + (f", head norm {config['head_norm']}" if config.get("head_norm") else ""),
                  str(len(runs)), epochs, best, f"{seconds:.1f}",
                  f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]
         cells += [f"{k[5:]} {fmt([r[k] for r in runs])}" for k in keys]
