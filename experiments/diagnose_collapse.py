@@ -81,7 +81,7 @@ def main() -> None:
         fold = ckpt.get("fold", 0)
         settings = {"checkpoint": args.checkpoint, "epoch": ckpt.get("epoch"), **{
             k: cfg.get(k) for k in ("dataset", "lr", "epochs", "plstm_norm", "out_gate",
-                                     "qk_norm", "plstm_init")}}
+                                     "qk_norm", "plstm_init", "head_norm")}}
     else:
         cfg = {"dataset": args.dataset, "model": "plstm", "orientation": None,
                "plstm_norm": args.plstm_norm, "out_gate": args.out_gate, "qk_norm": args.qk_norm,
@@ -89,14 +89,14 @@ def main() -> None:
         fold, ckpt = 0, None
         settings = {"dataset": args.dataset, "steps": args.steps, "lr": args.lr,
                     "seed": args.seed, **{k: cfg[k] for k in ("plstm_norm", "out_gate",
-                                                               "qk_norm", "plstm_init")}}
+                                                               "qk_norm", "plstm_init", "head_norm")}}
     orientation = resolve_orientation(cfg.get("orientation"), cfg["dataset"])
     task = load_task(cfg["dataset"], args.root, structure_transform("plstm", orientation),
                      download=False)
     kwargs = (ckpt or {}).get("model_kwargs") or model_kwargs(
         "plstm", task, task.dataset[0], cfg.get("hidden"), cfg.get("layers"), cfg.get("heads", 4),
         cfg.get("dropout"), norm=cfg.get("plstm_norm"), out_gate=cfg.get("out_gate"),
-        qk_norm=cfg.get("qk_norm"), init=cfg.get("plstm_init"))
+        qk_norm=cfg.get("qk_norm"), init=cfg.get("plstm_init"), head_norm=cfg.get("head_norm"))
     seed_everything(args.seed)
     model = build_model("plstm", kwargs)
     if ckpt is not None:
