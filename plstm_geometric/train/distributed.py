@@ -68,43 +68,38 @@ class GlobalBatchSampler(DistributedSampler):
                          shuffle=shuffle, seed=seed)
         self.total, self.batch_size = num_samples_total, batch_size
 
+    def _sizes(self) -> List[int]:
+        """Sizes of the global batches of an epoch (the same in every epoch)."""
+        full, rest = divmod(self.total, self.batch_size)
+        sizes = [self.batch_size] * full + ([rest] if rest else [])
+        # A one-graph last batch joins the batch before it: a one-graph step is a full-lr step
+        # on one sample, and a batch norm over graphs (PLSTMNet(head_norm="batch")) cannot train
+        # on one graph. The rule ignores the world size, so W processes keep seeing the batches
+        # of one process.
+        if len(sizes) > 1 and sizes[-1] < min(2, self.batch_size):
+            sizes[-2:] = [sizes[-2] + sizes[-1]]
+        # A batch smaller than W would leave a rank without data: it and any after it are dropped.
+        return sizes[:next((k for k, n in enumerate(sizes) if n < self.num_replicas), len(sizes))]
+
     def _batches(self) -> List[List[int]]:
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(self.total, generator=g).tolist()
         else:
             order = list(range(self.total))
-        batches = [order[start:start + self.batch_size]
-                   for start in range(0, self.total, self.batch_size)]
-        if len(batches) > 1 and len(batches[-1]) < self._smallest:
-            batches[-2:] = [batches[-2] + batches[-1]]
-        out = []
-        for batch in batches:
-            if len(batch) < self.num_replicas:
-                break
-            n, r, w = len(batch), self.rank, self.num_replicas
+        out, start, r, w = [], 0, self.rank, self.num_replicas
+        for n in self._sizes():
+            batch = order[start:start + n]
             out.append(batch[r * n // w:(r + 1) * n // w])
+            start += n
         return out
-
-    @property
-    def _smallest(self) -> int:
-        # A one-graph last batch joins the batch before it: a one-graph step is a full-lr step
-        # on one sample, and a batch norm over graphs (PLSTMNet(head_norm="batch")) cannot train
-        # on one graph. The rule ignores the world size, so W processes keep seeing the batches
-        # of one process.
-        return min(2, self.batch_size)
 
     def __iter__(self) -> Iterator[List[int]]:
         return iter(self._batches())
 
     def __len__(self) -> int:
-        # Counted, not shuffled (the loop and the progress bar ask every epoch), by the rules of
-        # _batches applied to the batch sizes.
-        full, rest = divmod(self.total, self.batch_size)
-        sizes = [self.batch_size] * full + ([rest] if rest else [])
-        if len(sizes) > 1 and sizes[-1] < self._smallest:
-            sizes[-2:] = [sizes[-2] + sizes[-1]]
-        return next((k for k, n in enumerate(sizes) if n < self.num_replicas), len(sizes))
+        # Counted, not shuffled: the loop and the progress bar ask every epoch.
+        return len(self._sizes())
 
 
 def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
