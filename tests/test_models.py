@@ -154,3 +154,36 @@ def test_plstm_net_head_norm_batch_standardises_the_pooled_graph_features():
     assert (bn.weight == 1).all() and (bn.bias == 0).all()
     with pytest.raises(ValueError, match="unknown head_norm 'layer'"):
         PLSTMNet(1, hidden_channels=32, ogb_features=True, head_norm="layer")
+
+
+def test_plstm_net_sum_pool_is_the_node_count_times_the_mean():
+    batch = Batch.from_data_list([smiles_to_data(s) for s in MOLS])
+    torch.manual_seed(0)
+    summed = randomize_all(PLSTMNet(1, hidden_channels=32, ogb_features=True, pool="sum"),
+                           scale=0.3)
+    assert str(summed).endswith("pool='sum')")
+    mean = PLSTMNet(1, hidden_channels=32, ogb_features=True)
+    mean.load_state_dict(summed.state_dict())
+    seen = []
+    for m in (summed, mean):
+        m.head.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    summed(batch)
+    mean(batch)
+    counts = torch.bincount(batch.batch).unsqueeze(-1).float()
+    torch.testing.assert_close(seen[0], seen[1] * counts, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(seen[0], seen[1])
+    with pytest.raises(ValueError, match="unknown pool 'max'"):
+        PLSTMNet(1, hidden_channels=32, ogb_features=True, pool="max")
+
+
+def test_model_kwargs_pass_the_pool_to_plstm_and_keep_its_mean_default():
+    from types import SimpleNamespace
+
+    from plstm_geometric.train.factory import model_kwargs
+
+    # The three task fields model_kwargs reads, as a TU (multiclass) task.
+    task = SimpleNamespace(num_outputs=1, ogb_features=True, task="multiclass")
+    sample = smiles_to_data(MOLS[0])
+    assert model_kwargs("plstm", task, sample)["pool"] == "mean"
+    assert model_kwargs("plstm", task, sample, pool="sum")["pool"] == "sum"
+    assert model_kwargs("gin", task, sample)["pool"] == "sum"  # TU baselines

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
-from torch_geometric.nn import global_mean_pool
+from torch_geometric.nn import global_add_pool, global_mean_pool
 
 from ..nn import PLSTMBlock
 from ..data.line_dag_data import LineDAGData
@@ -20,7 +20,7 @@ class PLSTMNet(torch.nn.Module):
     .. math::
         h^{(0)} = \mathrm{Enc}(x) + \mathrm{SinDeg}(\deg), \quad
         h^{(i+1)} = \mathrm{Block}_i(h^{(i)}, \mathrm{Enc}_e(\varepsilon)), \quad
-        \hat{y} = \mathrm{MLP}\big(\mathrm{Norm}_G(\mathrm{mean}_n\,\mathrm{RMSNorm}(h^{(B)}_n))\big)
+        \hat{y} = \mathrm{MLP}\big(\mathrm{Norm}_G(\mathrm{pool}_n\,\mathrm{RMSNorm}(h^{(B)}_n))\big)
 
     Each block is a P layer then a D layer; block :math:`i` runs on the forward DAG when
     :math:`i` is even and on the reverse DAG when odd. The DAG is oriented by
@@ -65,6 +65,9 @@ class PLSTMNet(torch.nn.Module):
             mean pooling of normalised node features leaves, see docs/results.md, "Collapse
             study"). With ``"batch"`` a training batch needs at least two graphs, and
             multi-process training normalises per process. (default: :obj:`"none"`)
+        pool (str, optional): Readout over a graph's nodes, ``"mean"`` or ``"sum"`` (as the
+            TU GIN baselines pool; a sum keeps the graph's size and counts of substructures).
+            (default: :obj:`"mean"`)
 
     Shapes:
         - **input:** a :class:`~torch_geometric.data.Batch` with ``x`` :math:`(N, F)`,
@@ -77,10 +80,12 @@ class PLSTMNet(torch.nn.Module):
                  heads: int = 4, in_channels: Optional[int] = None, edge_dim: Optional[int] = None,
                  ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
-                 init: str = "reference", head_norm: str = "none"):
+                 init: str = "reference", head_norm: str = "none", pool: str = "mean"):
         super().__init__()
         if head_norm not in ("none", "batch"):
             raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")
+        if pool not in ("mean", "sum"):
+            raise ValueError(f"unknown pool {pool!r}; valid: mean, sum")
         self.out_channels, self.hidden_channels = out_channels, hidden_channels
         self.num_blocks, self.heads, self.dropout = num_blocks, heads, dropout
         self.node_encoder = NodeEncoder(hidden_channels, in_channels, ogb_features)
@@ -91,7 +96,7 @@ class PLSTMNet(torch.nn.Module):
                        mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, out_gate=out_gate,
                        qk_norm=qk_norm, init=init) for i in range(num_blocks))
         self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
-        self.head_norm = head_norm
+        self.head_norm, self.pool = head_norm, pool
         self.pool_norm = torch.nn.BatchNorm1d(hidden_channels) if head_norm == "batch" else None
         self.head = torch.nn.Sequential(
             torch.nn.Linear(hidden_channels, hidden_channels), torch.nn.GELU(),
@@ -116,7 +121,8 @@ class PLSTMNet(torch.nn.Module):
         node_order = data.get("node_order")
         for block in self.blocks:
             h = block(h, edge_index, edge_attr, batch, line_dag=line_dag, node_order=node_order)
-        pooled = global_mean_pool(self.norm(h), batch, size=num_graphs)
+        pool = global_mean_pool if self.pool == "mean" else global_add_pool
+        pooled = pool(self.norm(h), batch, size=num_graphs)
         if self.pool_norm is not None:
             if self.training and num_graphs < 2:
                 raise ValueError(f"PLSTMNet(head_norm='batch') needs at least 2 graphs per "
@@ -128,4 +134,5 @@ class PLSTMNet(torch.nn.Module):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.out_channels}, hidden_channels="
                 f"{self.hidden_channels}, num_blocks={self.num_blocks}, heads={self.heads}"
-                + (f", head_norm={self.head_norm!r}" if self.head_norm != "none" else "") + ")")
+                + (f", head_norm={self.head_norm!r}" if self.head_norm != "none" else "")
+                + (f", pool={self.pool!r}" if self.pool != "mean" else "") + ")")

@@ -56,7 +56,8 @@ def model_kwargs(model: str, task: GraphTask, sample, hidden: Optional[int] = No
                  **plstm_options: Any) -> Dict[str, Any]:
     """Constructor arguments; defaults follow the paper (pLSTM: hidden 96, 2 blocks) and OGB's
     reference GNNs (300 wide, 5 layers, dropout 0.5) or, on TU data, the paper's baselines
-    (hidden 128, 4 layers, sum pooling). ``plstm_options`` (``norm``, ``out_gate``, ...) go to
+    (hidden 128, 4 layers, sum pooling); pLSTM pools by mean unless ``pool`` says otherwise.
+    ``plstm_options`` (``norm``, ``out_gate``, ...) go to
     :class:`PLSTMNet`; those that are ``None`` keep its defaults."""
     edge_attr = sample.get("edge_attr")
     common = dict(out_channels=task.num_outputs, ogb_features=task.ogb_features,
@@ -65,6 +66,7 @@ def model_kwargs(model: str, task: GraphTask, sample, hidden: Optional[int] = No
     if model == "plstm":
         return dict(common, hidden_channels=hidden or 96, num_blocks=layers or 2, heads=heads,
                     edge_dim=edge_dim, dropout=0.0 if dropout is None else dropout,
+                    pool=pool or "mean",
                     **{k: v for k, v in plstm_options.items() if v is not None})
     tu = task.task == "multiclass"
     return dict(common, hidden_channels=hidden or (128 if tu else 300),
