@@ -116,12 +116,10 @@ class MoleculeModel:
     def featurise(self, smiles: Sequence[str]) -> Tuple[List[Data], np.ndarray, List[str]]:
         """The model inputs of the valid SMILES, their positions in ``smiles`` and, per input,
         an error message (empty for valid SMILES)."""
-        from .utils.smiles import smiles_to_data
+        from .utils.smiles import featurise_smiles
 
         graphs, keep, errors = [], [], []
-        for i, s in enumerate(smiles):
-            s = "" if s is None else str(s).strip()
-            data = smiles_to_data(s) if s else None
+        for i, (s, data) in enumerate(featurise_smiles(smiles)):
             if data is None:
                 errors.append(f"RDKit cannot parse SMILES {s!r}" if s else "empty SMILES")
                 continue

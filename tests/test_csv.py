@@ -217,6 +217,32 @@ def test_split_column_resume_and_cache_key(tmp_path):
 
 
 @needs_shared_datasets
+def test_a_run_config_hashes_its_csv_once_and_reuses_the_cache(tmp_path, monkeypatch):
+    from plstm_geometric.datasets import molecule_csv
+    from plstm_geometric.train import tasks
+
+    frame = pd.read_csv(MOLECULENET / "SAMPL.csv").iloc[:30][["smiles", "expt"]]
+    data = tmp_path / "f.csv"
+    frame.to_csv(data, index=False)
+    root = str(tmp_path / "data")
+    load_csv_task(str(data), target_columns=["expt"], root=root, log=False)  # builds the cache
+    calls, file_hash = [], molecule_csv.file_hash
+
+    def counted(path):
+        calls.append(path)
+        return file_hash(path)
+
+    monkeypatch.setattr(tasks, "file_hash", counted)
+    monkeypatch.setattr(molecule_csv, "file_hash", counted)
+    cfg = dict(data_path=str(data), data_hash=file_hash(str(data)),
+               smiles_column="smiles", target_columns=["expt"], task_type="regression",
+               split="scaffold", split_sizes=[0.8, 0.1, 0.1], split_column=None)
+    task = tasks.load_config_task(cfg, root, log=False)
+    assert calls == [str(data)]  # the guard's hash names the cache too
+    assert len(task.dataset) == 30 and len(list((tmp_path / "data" / "csv").glob("f-*"))) == 1
+
+
+@needs_shared_datasets
 def test_predict_streams_in_chunks(tmp_path, monkeypatch):
     frame = bace_csv(tmp_path / "bace.csv", n=40)
     out = tmp_path / "run"

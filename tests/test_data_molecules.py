@@ -7,7 +7,8 @@ pytest.importorskip("ogb")
 from ogb.utils import smiles2graph  # noqa: E402
 
 from plstm_geometric.utils.smiles import (  # noqa: E402
-    InvalidSmilesReport, mol_to_graph, murcko_scaffold, parse_smiles, smiles_to_data)
+    InvalidSmilesReport, featurise_smiles, mol_to_graph, murcko_scaffold, parse_smiles,
+    smiles_to_data)
 from plstm_geometric.utils.split import assign_scaffold_groups, scaffold_split  # noqa: E402
 
 SMILES = ["CCO", "c1ccccc1C(=O)O", "C[C@H](N)C(=O)O", "O=C1O[Al]23(OC1=O)(OC(=O)C(=O)O2)OC(=O)C(=O)O3"]
@@ -54,3 +55,19 @@ def test_invalid_smiles_report_message():
         report.add(i, f"bad{i}")
     msg = report.message(shown=2)
     assert msg.startswith("X: skipped 7 SMILES") and "row 0: 'bad0'" in msg and "(5 more)" in msg
+
+
+def test_featurise_smiles_strips_cells_and_marks_blank_and_rejected_ones():
+    out = list(featurise_smiles([" CCO ", None, "  ", "C1CC(", "c1ccccc1"]))
+    assert [s for s, _ in out] == ["CCO", "", "", "C1CC(", "c1ccccc1"]
+    assert [d is None for _, d in out] == [False, True, True, True, False]
+    assert out[0][1].smiles == "CCO" and out[0][1].num_nodes == 3
+
+
+def test_invalid_smiles_report_saves_and_loads_its_message(tmp_path):
+    report = InvalidSmilesReport("X")
+    report.save(str(tmp_path))
+    assert InvalidSmilesReport.load_message(str(tmp_path)) == ""  # nothing skipped
+    report.add(4, "C1CC(")
+    report.save(str(tmp_path))
+    assert InvalidSmilesReport.load_message(str(tmp_path)) == report.message()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch_geometric.data import InMemoryDataset
 
-from ..utils.smiles import InvalidSmilesReport, smiles_to_data
+from ..utils.smiles import InvalidSmilesReport, featurise_smiles
 
 # Cells read as a missing label besides a blank one (pandas' most common NA spellings).
 MISSING = frozenset({"", "nan", "NaN", "NA", "N/A", "n/a"})
@@ -97,10 +97,13 @@ class MoleculeCSV(InMemoryDataset):
         task_type (str, optional): ``"regression"`` or ``"classification"`` (labels must be 0 / 1).
             (default: :obj:`"regression"`)
         log (bool, optional): Show progress. (default: :obj:`True`)
+        data_hash (str, optional): :func:`file_hash` of ``path`` when the caller has just
+            computed it (a large file is then read once less). (default: :obj:`None`)
     """
 
     def __init__(self, root: str, path: str, smiles_column: str, target_columns: Sequence[str],
-                 task_type: str = "regression", log: bool = True):
+                 task_type: str = "regression", log: bool = True,
+                 data_hash: Optional[str] = None):
         if task_type not in TASK_TYPES:
             raise ValueError(f"unknown task type {task_type!r}; valid: {', '.join(TASK_TYPES)}")
         if not target_columns:
@@ -108,13 +111,12 @@ class MoleculeCSV(InMemoryDataset):
         self.path, self.smiles_column = path, smiles_column
         self.target_columns, self.task_type = list(target_columns), task_type
         options = json.dumps([smiles_column, self.target_columns, task_type]).encode()
-        key = hashlib.sha1(file_hash(path).encode() + options).hexdigest()[:10]
+        key = hashlib.sha1((data_hash or file_hash(path)).encode() + options).hexdigest()[:10]
         stem = osp.splitext(osp.basename(path))[0]
         self.folder = osp.join(root, f"{stem}-{key}")
         super().__init__(self.folder, log=log)
         self.load(self.processed_paths[0])
-        with open(osp.join(self.processed_dir, "invalid_smiles.json")) as f:
-            self.invalid_message: str = json.load(f)["message"]
+        self.invalid_message: str = InvalidSmilesReport.load_message(self.processed_dir)
 
     @property
     def raw_file_names(self) -> List[str]:
@@ -122,7 +124,7 @@ class MoleculeCSV(InMemoryDataset):
 
     @property
     def processed_file_names(self) -> List[str]:
-        return ["data.pt", "invalid_smiles.json"]
+        return ["data.pt", InvalidSmilesReport.FILE]
 
     def download(self) -> None:  # the user's file is read in place
         pass
@@ -136,10 +138,8 @@ class MoleculeCSV(InMemoryDataset):
         y = parse_targets(self.path, frame, self.target_columns, self.task_type)
         report = InvalidSmilesReport(osp.basename(self.path))
         data_list = []
-        smiles_cells = frame[self.smiles_column]
-        for row, smiles in enumerate(tqdm(smiles_cells, desc="featurise", disable=not self.log)):
-            smiles = smiles.strip()
-            data = smiles_to_data(smiles) if smiles else None
+        cells = tqdm(frame[self.smiles_column], desc="featurise", disable=not self.log)
+        for row, (smiles, data) in enumerate(featurise_smiles(cells)):
             if data is None:
                 report.add(row + 1, smiles)
                 continue
@@ -150,8 +150,7 @@ class MoleculeCSV(InMemoryDataset):
             raise ValueError(f"{self.path}: none of the {len(frame)} SMILES in column "
                              f"{self.smiles_column!r} can be parsed by RDKit")
         self.save(data_list, self.processed_paths[0])
-        with open(self.processed_paths[1], "w") as f:
-            json.dump({"message": report.message() if len(report) else "", "rows": report.rows}, f)
+        report.save(self.processed_dir)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({len(self)}, path={self.path!r}, "

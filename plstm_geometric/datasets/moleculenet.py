@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os.path as osp
 import warnings
 
@@ -47,8 +46,7 @@ class OGBMoleculeNet(MoleculeNet):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Skipping molecule")
             super().process()
-        with open(osp.join(self.processed_dir, "invalid_smiles.json"), "w") as f:
-            json.dump({"message": report.message() if len(report) else "", "rows": report.rows}, f)
+        report.save(self.processed_dir)
 
 
 def missing_moleculenet_message(name: str, root: str) -> str:

@@ -6,7 +6,6 @@ dataset-specific code.
 """
 from __future__ import annotations
 
-import json
 import os.path as osp
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
@@ -20,6 +19,7 @@ from ..datasets.molecule_csv import MoleculeCSV, file_hash, read_csv_frame
 from ..datasets.moleculenet import MOLECULENET, OGBMoleculeNet, missing_moleculenet_message
 from ..datasets.ogb import OGB_DATASETS, load_ogb
 from ..datasets.tu import TU, missing_tu_message
+from ..utils.smiles import InvalidSmilesReport
 from ..utils.split import named_split, random_split, scaffold_split, tu_folds
 from .cache import maybe_pretransform
 
@@ -138,8 +138,7 @@ def _load_moleculenet(name, root, pre_transform, download, log):
     raw = osp.join(root, name, "raw", stem + ".csv")
     base = open_dataset(osp.exists(raw), download, missing_moleculenet_message(name, root),
                         lambda: OGBMoleculeNet(root, pyg_name))
-    with open(osp.join(base.processed_dir, "invalid_smiles.json")) as f:
-        message = json.load(f)["message"]
+    message = InvalidSmilesReport.load_message(base.processed_dir)
     if message and log:
         print(message)
     split = scaffold_split(list(base._data.smiles))
@@ -178,6 +177,7 @@ def load_csv_task(
     root: str = "data",
     pre_transform: Optional[Callable] = None,
     log: bool = True,
+    data_hash: Optional[str] = None,
 ) -> GraphTask:
     """Molecules of a CSV file (see :class:`~plstm_geometric.datasets.MoleculeCSV`) as a task.
 
@@ -199,6 +199,8 @@ def load_csv_task(
         pre_transform (callable, optional): Structure transform, cached next to the graphs.
             (default: :obj:`None`)
         log (bool, optional): Show progress (skipped rows are in ``skipped``). (default: :obj:`True`)
+        data_hash (str, optional): The file's :func:`~plstm_geometric.datasets.molecule_csv.file_hash`
+            when the caller already computed it. (default: :obj:`None`)
 
     Raises:
         ValueError: for a malformed file (see :mod:`plstm_geometric.datasets.molecule_csv`), bad
@@ -214,7 +216,7 @@ def load_csv_task(
     if target_columns is None:
         target_columns = [c for c in header if c not in (smiles_column, split_column)]
     base = MoleculeCSV(osp.join(root, "csv"), path, smiles_column, target_columns, task_type,
-                       log=log)
+                       log=log, data_hash=data_hash)
     rows = base._data.row
     if split_column is not None:
         labels = read_csv_frame(path, [split_column], usecols=[split_column])[split_column]
@@ -242,15 +244,17 @@ def load_config_task(cfg: dict, root: str, pre_transform: Optional[Callable] = N
     """The task a training configuration (``TrainConfig`` as a dict) names: its CSV file when
     it has a ``data_path``, else the named dataset."""
     if cfg.get("data_path"):
+        current = None
         if cfg.get("data_hash"):  # a run's config: its file must still be the one it trained on
             if not osp.exists(cfg["data_path"]):
                 raise FileNotFoundError(f"{cfg['data_path']}: the run's CSV file is gone")
-            if file_hash(cfg["data_path"]) != cfg["data_hash"]:
+            current = file_hash(cfg["data_path"])
+            if current != cfg["data_hash"]:
                 raise ValueError(f"{cfg['data_path']} changed since the run was trained on it "
                                  f"(hash {cfg['data_hash']}); its splits and rows would not "
                                  f"match the run's")
         return load_csv_task(cfg["data_path"], cfg["smiles_column"], cfg["target_columns"],
                              cfg["task_type"], cfg["split"], cfg["split_sizes"],
-                             cfg["split_column"], root, pre_transform, log)
+                             cfg["split_column"], root, pre_transform, log, data_hash=current)
     return load_task(cfg["dataset"], root, pre_transform, download=download, log=log)
 

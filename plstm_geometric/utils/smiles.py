@@ -8,7 +8,9 @@ Datasets whose definition drops unparseable rows (MoleculeNet) skip them and rep
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+import json
+import os.path as osp
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -83,8 +85,20 @@ def smiles_to_data(smiles: str, lenient: bool = False) -> Optional[Data]:
     )
 
 
+def featurise_smiles(cells: Iterable[Optional[str]]) -> Iterator[Tuple[str, Optional[Data]]]:
+    """Per SMILES cell (``None`` or surrounding blanks allowed): the stripped SMILES and its
+    :func:`smiles_to_data` graph, ``None`` when the cell is blank or RDKit rejects it. The one
+    loop behind every reader of user SMILES (CSV datasets, predict / embed)."""
+    for cell in cells:
+        smiles = "" if cell is None else str(cell).strip()
+        yield smiles, smiles_to_data(smiles) if smiles else None
+
+
 class InvalidSmilesReport:
-    """Collects the rows RDKit rejects so a loader can report them (count and first few)."""
+    """Collects the rows RDKit rejects so a loader can report them (count and first few), and
+    keeps them in a dataset's ``processed/invalid_smiles.json`` (:meth:`save`, :meth:`load_message`)."""
+
+    FILE = "invalid_smiles.json"
 
     def __init__(self, dataset: str):
         self.dataset = dataset
@@ -101,6 +115,16 @@ class InvalidSmilesReport:
         more = f", ... ({len(self.rows) - shown} more)" if len(self.rows) > shown else ""
         return (f"{self.dataset}: skipped {len(self.rows)} SMILES that RDKit cannot parse "
                 f"({head}{more})")
+
+    def save(self, processed_dir: str) -> None:
+        with open(osp.join(processed_dir, self.FILE), "w") as f:
+            json.dump({"message": self.message() if len(self) else "", "rows": self.rows}, f)
+
+    @classmethod
+    def load_message(cls, processed_dir: str) -> str:
+        """The saved report's message (empty when nothing was skipped)."""
+        with open(osp.join(processed_dir, cls.FILE)) as f:
+            return json.load(f)["message"]
 
 
 def murcko_scaffold(smiles: str, lenient: bool = False) -> str:
