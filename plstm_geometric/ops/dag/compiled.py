@@ -100,6 +100,8 @@ def load_library(compiler: Optional[str] = None,
     for name in ("forward_f32", "forward_f64", "backward_f32", "backward_f64"):
         getattr(lib, f"plstm_dense_{name}").restype = None
         getattr(lib, f"plstm_gates_{name}").restype = None
+    for name in ("f32", "f64"):
+        getattr(lib, f"plstm_norm_weight_grad_{name}").restype = None
     return lib, ""
 
 
@@ -123,9 +125,21 @@ class _Layout(ctypes.Structure):
                                              "line_id", "qkv_row")] + [("group", ctypes.c_int64)]
 
 
-class _Tensors(ctypes.Structure):  # Inputs<T> and Grads<T>
-    _fields_ = [(name, ctypes.c_void_p) for name in ("q", "k", "v", "source", "transition",
-                                                     "mark", "direct")]
+_KERNEL_TENSORS = ("q", "k", "v", "source", "transition", "mark", "direct")
+
+
+class _Inputs(ctypes.Structure):  # Inputs<T>: pointers, then the row strides of q, k, v
+    _fields_ = ([(name, ctypes.c_void_p) for name in _KERNEL_TENSORS] +
+                [(name, ctypes.c_int64) for name in ("qs", "ks", "vs")])
+
+
+class _Grads(ctypes.Structure):  # Grads<T>
+    _fields_ = [(name, ctypes.c_void_p) for name in _KERNEL_TENSORS]
+
+
+class _Norm(ctypes.Structure):  # Norm<T>
+    _fields_ = [(name, ctypes.c_void_p) for name in ("weight", "yhat", "rstd")] + [
+        ("eps", ctypes.c_double)]
 
 
 @dataclass
@@ -231,8 +245,12 @@ def unavailable_reason(line_dag: LineDAG, device: torch.device) -> str:
     return ""
 
 
-def _pointers(tensors: tuple[Tensor, ...]) -> _Tensors:
-    return _Tensors(*(t.data_ptr() for t in tensors))
+def _inputs(tensors: tuple[Tensor, ...]) -> _Inputs:
+    return _Inputs(*(t.data_ptr() for t in tensors), *(t.stride(0) for t in tensors[:3]))
+
+
+def _grads(tensors: tuple[Tensor, ...]) -> _Grads:
+    return _Grads(*(t.data_ptr() for t in tensors))
 
 
 class CompiledPLSTM(torch.autograd.Function):
@@ -253,8 +271,8 @@ class CompiledPLSTM(torch.autograd.Function):
         suffix = "f64" if query.dtype == torch.float64 else "f32"
         out = inputs[2].new_empty(layout.node_of_rank.numel(), heads, v_dim)
         getattr(lib, f"plstm_dense_forward_{suffix}")(
-            ctypes.byref(struct), ctypes.byref(_pointers(inputs)), ctypes.c_void_p(out.data_ptr()),
-            ctypes.c_int64(torch.get_num_threads()))
+            ctypes.byref(struct), ctypes.byref(_inputs(inputs)), None,
+            ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(torch.get_num_threads()))
         ctx.save_for_backward(*inputs)
         ctx.layout = layout
         return out
@@ -272,15 +290,15 @@ class CompiledPLSTM(torch.autograd.Function):
                       torch.empty_like(t) for i, t in enumerate(inputs))
         grad_out = grad_out.contiguous()
         getattr(lib, f"plstm_dense_backward_{suffix}")(
-            ctypes.byref(struct), ctypes.byref(_pointers(inputs)),
-            ctypes.c_void_p(grad_out.data_ptr()), ctypes.byref(_pointers(grads)),
+            ctypes.byref(struct), ctypes.byref(_inputs(inputs)), None,
+            ctypes.c_void_p(grad_out.data_ptr()), ctypes.byref(_grads(grads)),
             ctypes.c_int64(torch.get_num_threads()))
         return (*grads, None)
 
 
 class _GateLayout(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int64) for name in ("nodes", "edges", "lines", "heads",
-                                                    "normalise")] + [
+                                                    "normalise", "node_stride")] + [
         ("alpha", ctypes.c_double)] + [(name, ctypes.c_void_p) for name in (
             "tail", "head", "src", "dst", "group")]
 
@@ -319,8 +337,8 @@ class CompiledGates(torch.autograd.Function):
         tail, head, src, dst, group = index
         num_nodes, heads = node_gate.size(0), node_gate.size(2)
         num_edges, num_lines = tail.numel(), src.numel()
-        layout = _GateLayout(num_nodes, num_edges, num_lines, heads, int(normalise), alpha,
-                             *(t.data_ptr() for t in index))
+        layout = _GateLayout(num_nodes, num_edges, num_lines, heads, int(normalise), 4 * heads,
+                             alpha, *(t.data_ptr() for t in index))
         new = lambda rows: node_gate.new_empty(rows, heads)  # noqa: E731
         source, transition, mark, direct, total = (new(num_edges), new(num_lines),
                                                    new(num_edges), new(num_nodes), new(num_edges))
@@ -353,6 +371,124 @@ class CompiledGates(torch.autograd.Function):
             *(_ptr(t) for t in (source, transition, mark, direct, *grads)), _ptr(d_node),
             _ptr(d_edge), _ptr(tau), _ptr(total), _ptr(acc))
         return d_node, d_edge, None, None, None
+
+
+class CompiledConv(torch.autograd.Function):
+    r"""``PLSTMConv``'s gates, kernel and per-head RMSNorm as one autograd node (its path on the
+    CPU where the compiled form runs; the math: :class:`CompiledGates`, :class:`CompiledPLSTM`,
+    :class:`~plstm_geometric.nn.MultiHeadRMSNorm`).
+
+    ``projection`` ``[N, W]`` is the layer's one projection of the nodes: per row ``q``, ``k``,
+    ``v`` (``[H, K]``, ``[H, K]``, ``[H, V]``) and the node gate parts (``[4, H]``), side by side.
+    The kernel and the gate pass read them in place and write their gradients into one ``[N, W]``
+    buffer, so that autograd neither copies the parts out nor concatenates their gradients (a
+    ``split`` and its backward ``cat``). ``edge_gate`` and ``index`` are
+    :class:`CompiledGates`' (``group`` ``None``: D-mode). ``norm_weight`` ``[H, V]`` with
+    ``eps``: the rows of the result are normalised and scaled while the kernel still holds them
+    (``None``: the kernel output as it is). Returns ``[N, H, V]``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, projection: Tensor, edge_gate: Optional[Tensor],
+                norm_weight: Optional[Tensor], dims: tuple[int, int, int],
+                index: tuple[Tensor, ...], normalise: bool, alpha: float, eps: float,
+                layout: CompiledLayout) -> Tensor:
+        heads, k_dim, v_dim = dims
+        projection = projection.contiguous()
+        edge_gate = None if edge_gate is None else edge_gate.contiguous()
+        index = tuple(t.contiguous() for t in index)  # read by pointer
+        num_nodes, width = projection.shape
+        gates = _GateLayout(num_nodes, index[0].numel(), index[2].numel(), heads, int(normalise),
+                            width, alpha, *(t.data_ptr() for t in index))
+        new = lambda rows: projection.new_empty(rows, heads)  # noqa: E731
+        source, transition, mark, total = (new(gates.edges), new(gates.lines), new(gates.edges),
+                                           new(gates.edges))
+        direct = new(num_nodes)
+        lib, _ = library()
+        suffix = "f64" if projection.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_gates_forward_{suffix}")(
+            ctypes.byref(gates), _ptr_at(projection, _columns(dims)[3]), _ptr(edge_gate),
+            _ptr(source), _ptr(transition), _ptr(mark), _ptr(direct), _ptr(total))
+        yhat = rstd = None
+        if norm_weight is not None:
+            norm_weight = norm_weight.contiguous()
+            yhat, rstd = projection.new_empty(num_nodes, heads, v_dim), new(num_nodes)
+        out = projection.new_empty(num_nodes, heads, v_dim)
+        getattr(lib, f"plstm_dense_forward_{suffix}")(
+            ctypes.byref(layout.struct(heads, k_dim, v_dim)),
+            ctypes.byref(_projection_inputs(projection, dims, source, transition, mark, direct)),
+            _norm(norm_weight, yhat, rstd, eps), ctypes.c_void_p(out.data_ptr()),
+            ctypes.c_int64(torch.get_num_threads()))
+        ctx.dims, ctx.gates, ctx.keep, ctx.eps, ctx.layout = dims, gates, index, eps, layout
+        ctx.has_edge = edge_gate is not None
+        ctx.save_for_backward(projection, edge_gate, source, transition, mark, direct,
+                              norm_weight, yhat, rstd)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Optional[Tensor], ...]:
+        (projection, edge_gate, source, transition, mark, direct, norm_weight, yhat,
+         rstd) = ctx.saved_tensors
+        dims, gates = ctx.dims, ctx.gates
+        heads, k_dim, v_dim = dims
+        grad_out = grad_out.contiguous()
+        lib, _ = library()
+        suffix = "f64" if projection.dtype == torch.float64 else "f32"
+        # q, k, v are written by the kernel and the node gate parts by the gate pass; columns
+        # past them (none in PLSTMConv) are not read, so their gradient is zero.
+        d_projection = torch.empty_like(projection)
+        d_projection[:, _columns(dims)[3] + 4 * heads:].zero_()
+        d_gates = tuple(torch.empty_like(t) for t in (source, transition, mark, direct))
+        getattr(lib, f"plstm_dense_backward_{suffix}")(
+            ctypes.byref(ctx.layout.struct(heads, k_dim, v_dim)),
+            ctypes.byref(_projection_inputs(projection, dims, source, transition, mark, direct)),
+            _norm(norm_weight, yhat, rstd, ctx.eps), ctypes.c_void_p(grad_out.data_ptr()),
+            ctypes.byref(_grads((*_projection_parts(d_projection, dims), *d_gates))),
+            ctypes.c_int64(torch.get_num_threads()))
+        d_edge = torch.empty_like(edge_gate) if ctx.has_edge else None
+        tau, total, acc = (torch.empty_like(transition), torch.empty_like(source),
+                           torch.empty_like(source))
+        at = _columns(dims)[3]
+        getattr(lib, f"plstm_gates_backward_{suffix}")(
+            ctypes.byref(gates), _ptr_at(projection, at), _ptr(edge_gate),
+            *(_ptr(t) for t in (source, transition, mark, direct, *d_gates)),
+            _ptr_at(d_projection, at), _ptr(d_edge), _ptr(tau), _ptr(total), _ptr(acc))
+        d_weight = None
+        if norm_weight is not None and ctx.needs_input_grad[2]:
+            d_weight = torch.empty_like(norm_weight)
+            getattr(lib, f"plstm_norm_weight_grad_{suffix}")(
+                ctypes.c_int64(projection.size(0)), ctypes.c_int64(heads * v_dim),
+                _ptr(grad_out), _ptr(yhat), _ptr(d_weight))
+        return d_projection, d_edge, d_weight, None, None, None, None, None, None
+
+
+def _columns(dims: tuple[int, int, int]) -> tuple[int, int, int, int]:
+    """Columns of a projection row where ``q``, ``k``, ``v`` and the node gate parts start."""
+    heads, k_dim, v_dim = dims
+    return 0, heads * k_dim, 2 * heads * k_dim, heads * (2 * k_dim + v_dim)
+
+
+def _ptr_at(t: Tensor, column: int) -> ctypes.c_void_p:
+    return ctypes.c_void_p(t.data_ptr() + column * t.element_size())
+
+
+def _projection_parts(projection: Tensor, dims: tuple[int, int, int]) -> tuple[Tensor, ...]:
+    heads, k_dim, v_dim = dims
+    q, k, v, _ = _columns(dims)
+    return (projection[:, q:k], projection[:, k:v], projection[:, v:v + heads * v_dim])
+
+
+def _projection_inputs(projection: Tensor, dims: tuple[int, int, int],
+                       *gates: Tensor) -> _Inputs:
+    return _inputs((*_projection_parts(projection, dims), *gates))
+
+
+def _norm(weight: Optional[Tensor], yhat: Optional[Tensor], rstd: Optional[Tensor],
+          eps: float) -> Optional[Any]:
+    if weight is None:
+        return None
+    return ctypes.byref(_Norm(weight.data_ptr(), yhat.data_ptr(), rstd.data_ptr(), eps))
 
 
 def plstm_dag_compiled(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
