@@ -327,7 +327,10 @@ class PLSTMConv(torch.nn.Module):
         if dag.spec is None and dag.num_edges and int(dag.edge_id.min()) < 0:
             raise ValueError("this line DAG was built from explicit edges (edge_id = -1), so edge "
                              "features cannot be mapped onto its DAG edges")
-        return edge_attr[dag.edge_id].to(self.edge_gates.weight.dtype)
+        # index_select, not edge_attr[edge_id]: its forward copies whole rows and its backward
+        # is an index_add_ (advanced indexing: element-wise gather, index_put_ backward). For
+        # the 128-wide features of a HIV batch, gather + linear fwd+bwd 2.59 -> 1.46 ms.
+        return edge_attr.index_select(0, dag.edge_id).to(self.edge_gates.weight.dtype)
 
     def p_normalize(self, tau: Tensor, dag: LineDAG) -> Tensor:
         group = dag.line_index[0] if self.p_norm == "out" else dag.line_index[1]
