@@ -200,34 +200,38 @@ class PLSTMConv(torch.nn.Module):
         if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
             raise ValueError(f"edge_attr has {edge_attr.size(0)} rows but edge_index has "
                              f"{edge_index.size(1)} columns; it needs one row per column")
-        projection = self.projection(x)
-        edge_gate = self.edge_gate(edge_attr, dag)
-        if self.runs_compiled_conv(projection, edge_gate, dag):
+        if self.runs_compiled_conv(x, dag):
             group = dag.line_index[0] if self.p_norm == "out" else dag.line_index[1]
+            # The node gates' bias is added by the gate pass (CompiledConv's node_bias).
+            projection = torch.nn.functional.linear(
+                x, torch.cat([self.qkv.weight, self.node_gates.weight]))
             return self.gated_projection(CompiledConv.apply(
-                projection, edge_gate, self.norm.weight if self.norm_type == "rms" else None,
+                projection, self.node_gates.bias.view(4, self.heads),
+                self.edge_gate(edge_attr, dag),
+                self.norm.weight if self.norm_type == "rms" else None,
                 (self.heads, self.key_dim, self.value_dim),
                 (dag.tail, dag.head, *dag.line_index, group), self.mode == "P", P_NORM_ALPHA,
                 self.norm.eps if self.norm_type == "rms" else 0.0, compiled_layout(dag)), x)
-        return self.readout(plstm_dag(*self.gates(*self.split_projection(projection), edge_gate,
-                                                  dag), dag, form=self.form), x)
+        return self.readout(plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag,
+                                      form=self.form), x)
 
-    def runs_compiled_conv(self, projection: Tensor, edge_gate: Optional[Tensor],
-                           dag: LineDAG) -> bool:
+    def runs_compiled_conv(self, x: Tensor, dag: LineDAG) -> bool:
         """Whether ``forward`` runs gates, kernel and norm as one
         :class:`~plstm_geometric.ops.dag.compiled.CompiledConv`: where the kernel is the compiled
         form (CPU, library built, ``form="compiled"`` or ``"auto"`` choosing it), ``q`` and
         ``k`` enter it as projected (no ``qk_norm``, no ``scale_qk``) and the gates could be
-        compiled (:func:`~plstm_geometric.ops.dag.compiled.gates_available`). Every check is on
-        shapes, dtypes or values cached on ``dag``, so none syncs.
+        compiled (:func:`~plstm_geometric.ops.dag.compiled.gates_available`: ``x`` and the
+        parameters of one float32 or float64 dtype; no autocast, whose projections would come
+        in half precision). Every check is on shapes, dtypes or values cached on ``dag``, so
+        none syncs.
         """
-        if self.qk_norm or self.scale_qk or projection.size(0) == 0:
+        if (self.qk_norm or self.scale_qk or x.size(0) == 0
+                or torch.is_autocast_enabled(x.device.type)):
             return False
         if self.form != "compiled" and not (self.form == "auto" and choose_form(dag) == "dense"):
             return False
-        weight = self.norm.weight if self.norm_type == "rms" else None
-        return (gates_available(projection, edge_gate, weight)
-                and not unavailable_reason(dag, projection.device))
+        return (gates_available(x, *self.parameters())
+                and not unavailable_reason(dag, x.device))
 
     def projection(self, x: Tensor) -> Tensor:
         """``qkv`` and ``node_gates`` of ``x`` ``[..., F_in]`` side by side,

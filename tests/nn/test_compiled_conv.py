@@ -76,6 +76,7 @@ def test_compiled_conv_equals_the_other_paths(mode, p_norm, edge_dim, norm, out_
 
 @pytest.mark.parametrize("normalise,norm", [(True, True), (False, True), (True, False)])
 def test_compiled_conv_gradcheck(normalise, norm):
+    """``norm``: with the node bias and the RMSNorm, else with neither."""
     gen = torch.Generator().manual_seed(3)
     n, heads, k, v = 8, 2, 3, 2
     dag = LineDAG.from_graph(random_graph(n, 0.5, gen), n)
@@ -85,13 +86,14 @@ def test_compiled_conv_gradcheck(normalise, norm):
     edge = torch.randn(dag.num_edges, 4, heads, dtype=torch.float64, generator=gen,
                        requires_grad=True)
     weight = (torch.rand(heads, v, dtype=torch.float64, generator=gen) + 0.5).requires_grad_()
+    bias = torch.randn(4, heads, dtype=torch.float64, generator=gen, requires_grad=True)
     layout = compiled.compiled_layout(dag)
 
-    def f(p, e, w):
-        return CompiledConv.apply(p, e, w if norm else None, (heads, k, v),
+    def f(p, b, e, w):
+        return CompiledConv.apply(p, b if norm else None, e, w if norm else None, (heads, k, v),
                                   (dag.tail, dag.head, src, dst, src), normalise, 0.5, 1e-5,
                                   layout)
-    assert torch.autograd.gradcheck(f, (projection, edge, weight))
+    assert torch.autograd.gradcheck(f, (projection, bias, edge, weight))
 
 
 def test_where_the_compiled_path_applies(monkeypatch):
@@ -111,4 +113,6 @@ def test_where_the_compiled_path_applies(monkeypatch):
     assert not taken(form="dense") and not taken(form="state")
     with monkeypatch.context() as patch:  # as on CUDA or without a compiler
         patch.setattr(conv_module, "unavailable_reason", lambda *a: "unavailable")
+        assert not taken()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # projections in half precision
         assert not taken()

@@ -367,13 +367,23 @@ static void norm_weight_grad(i64 nodes, i64 width, const T *dout, const T *yhat,
 // with node parts ng [N, 4, H] = (s, m, d, t) and edge parts eg [E, 4, H] = (s, m, t_in,
 // t_out) or none. One pass each way instead of ~20 gathers, adds and their backward scatters.
 // Node n's parts (and their gradients) start at ng + n * node_stride: PLSTMConv's projection
-// buffer holds them beside q, k and v.
+// buffer holds them beside q, k and v. node_bias [4, H] (or null) is added to every node's
+// parts: the projection is then a matmul without bias, whose backward need not sum the
+// gradient of every projection column for a bias that only the gate columns have.
 struct GateLayout {
   i64 nodes, edges, lines, heads, normalise;  // normalise: 1 = P-mode, 0 = D-mode (tanh)
   i64 node_stride;
   double alpha;
   const i64 *tail, *head, *src, *dst, *group;  // group: the line edges' normalisation group
+  const void *node_bias;                       // T [4, H], or null
 };
+
+// Part c (0 = s, 1 = m, 2 = d, 3 = t) of node n, head h.
+template <typename T>
+static inline T node_part(const GateLayout &G, const T *ng, i64 n, i64 c, i64 h) {
+  const T part = ng[n * G.node_stride + c * G.heads + h];
+  return G.node_bias ? part + static_cast<const T *>(G.node_bias)[c * G.heads + h] : part;
+}
 
 template <typename T>
 static inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
@@ -383,7 +393,7 @@ static void gate_tau(const GateLayout &G, const T *ng, const T *eg, T *tau, T *t
   const i64 H = G.heads;
   for (i64 l = 0; l < G.lines; ++l)
     for (i64 h = 0; h < H; ++h) {
-      T t = ng[G.tail[G.dst[l]] * G.node_stride + 3 * H + h];
+      T t = node_part(G, ng, G.tail[G.dst[l]], 3, h);
       if (eg) t += eg[(G.src[l] * 4 + 2) * H + h] + eg[(G.dst[l] * 4 + 3) * H + h];
       tau[l * H + h] = t;
     }
@@ -399,13 +409,13 @@ static void gates_forward(const GateLayout *G, const T *ng, const T *eg, T *sour
   const i64 H = G->heads;
   for (i64 e = 0; e < G->edges; ++e)
     for (i64 h = 0; h < H; ++h) {
-      T a = ng[G->tail[e] * G->node_stride + h], b = ng[G->head[e] * G->node_stride + H + h];
+      T a = node_part(*G, ng, G->tail[e], 0, h), b = node_part(*G, ng, G->head[e], 1, h);
       if (eg) a += eg[(e * 4 + 0) * H + h], b += eg[(e * 4 + 1) * H + h];
       source[e * H + h] = sigmoid(a);
       mark[e * H + h] = sigmoid(b);
     }
   for (i64 n = 0; n < G->nodes; ++n)
-    for (i64 h = 0; h < H; ++h) direct[n * H + h] = sigmoid(ng[n * G->node_stride + 2 * H + h]);
+    for (i64 h = 0; h < H; ++h) direct[n * H + h] = sigmoid(node_part(*G, ng, n, 2, h));
   gate_tau(*G, ng, eg, trans, total);
   for (i64 l = 0; l < G->lines; ++l)
     for (i64 h = 0; h < H; ++h) {

@@ -300,7 +300,7 @@ class _GateLayout(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int64) for name in ("nodes", "edges", "lines", "heads",
                                                     "normalise", "node_stride")] + [
         ("alpha", ctypes.c_double)] + [(name, ctypes.c_void_p) for name in (
-            "tail", "head", "src", "dst", "group")]
+            "tail", "head", "src", "dst", "group", "node_bias")]
 
 
 def gates_available(*tensors: Optional[Tensor]) -> bool:
@@ -338,7 +338,7 @@ class CompiledGates(torch.autograd.Function):
         num_nodes, heads = node_gate.size(0), node_gate.size(2)
         num_edges, num_lines = tail.numel(), src.numel()
         layout = _GateLayout(num_nodes, num_edges, num_lines, heads, int(normalise), 4 * heads,
-                             alpha, *(t.data_ptr() for t in index))
+                             alpha, *(t.data_ptr() for t in index), None)
         new = lambda rows: node_gate.new_empty(rows, heads)  # noqa: E731
         source, transition, mark, direct, total = (new(num_edges), new(num_lines),
                                                    new(num_edges), new(num_nodes), new(num_edges))
@@ -379,7 +379,9 @@ class CompiledConv(torch.autograd.Function):
     :class:`~plstm_geometric.nn.MultiHeadRMSNorm`).
 
     ``projection`` ``[N, W]`` is the layer's one projection of the nodes: per row ``q``, ``k``,
-    ``v`` (``[H, K]``, ``[H, K]``, ``[H, V]``) and the node gate parts (``[4, H]``), side by side.
+    ``v`` (``[H, K]``, ``[H, K]``, ``[H, V]``) and the node gate parts (``[4, H]``), side by side;
+    ``node_bias`` ``[4, H]`` (or ``None``) is added to the node gate parts, so that the projection
+    can be a matmul without bias (whose backward sums no gradient columns for it).
     The kernel and the gate pass read them in place and write their gradients into one ``[N, W]``
     buffer, so that autograd neither copies the parts out nor concatenates their gradients (a
     ``split`` and its backward ``cat``). ``edge_gate`` and ``index`` are
@@ -389,17 +391,20 @@ class CompiledConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, projection: Tensor, edge_gate: Optional[Tensor],
-                norm_weight: Optional[Tensor], dims: tuple[int, int, int],
+    def forward(ctx: Any, projection: Tensor, node_bias: Optional[Tensor],
+                edge_gate: Optional[Tensor], norm_weight: Optional[Tensor],
+                dims: tuple[int, int, int],
                 index: tuple[Tensor, ...], normalise: bool, alpha: float, eps: float,
                 layout: CompiledLayout) -> Tensor:
         heads, k_dim, v_dim = dims
         projection = projection.contiguous()
         edge_gate = None if edge_gate is None else edge_gate.contiguous()
+        node_bias = None if node_bias is None else node_bias.contiguous()
         index = tuple(t.contiguous() for t in index)  # read by pointer
         num_nodes, width = projection.shape
         gates = _GateLayout(num_nodes, index[0].numel(), index[2].numel(), heads, int(normalise),
-                            width, alpha, *(t.data_ptr() for t in index))
+                            width, alpha, *(t.data_ptr() for t in index),
+                            None if node_bias is None else node_bias.data_ptr())
         new = lambda rows: projection.new_empty(rows, heads)  # noqa: E731
         source, transition, mark, total = (new(gates.edges), new(gates.lines), new(gates.edges),
                                            new(gates.edges))
@@ -419,7 +424,10 @@ class CompiledConv(torch.autograd.Function):
             ctypes.byref(_projection_inputs(projection, dims, source, transition, mark, direct)),
             _norm(norm_weight, yhat, rstd, eps), ctypes.c_void_p(out.data_ptr()),
             ctypes.c_int64(torch.get_num_threads()))
-        ctx.dims, ctx.gates, ctx.keep, ctx.eps, ctx.layout = dims, gates, index, eps, layout
+        # The gate layout points into index's tensors and node_bias.
+        ctx.dims, ctx.gates, ctx.keep, ctx.eps, ctx.layout = (dims, gates, (index, node_bias), eps,
+                                                               layout)
+        ctx.has_bias = node_bias is not None
         ctx.has_edge = edge_gate is not None
         ctx.save_for_backward(projection, edge_gate, source, transition, mark, direct,
                               norm_weight, yhat, rstd)
@@ -454,13 +462,16 @@ class CompiledConv(torch.autograd.Function):
             ctypes.byref(gates), _ptr_at(projection, at), _ptr(edge_gate),
             *(_ptr(t) for t in (source, transition, mark, direct, *d_gates)),
             _ptr_at(d_projection, at), _ptr(d_edge), _ptr(tau), _ptr(total), _ptr(acc))
+        d_bias = None
+        if ctx.has_bias and ctx.needs_input_grad[1]:
+            d_bias = d_projection[:, at:at + 4 * heads].sum(0).view(4, heads)
         d_weight = None
-        if norm_weight is not None and ctx.needs_input_grad[2]:
+        if norm_weight is not None and ctx.needs_input_grad[3]:
             d_weight = torch.empty_like(norm_weight)
             getattr(lib, f"plstm_norm_weight_grad_{suffix}")(
                 ctypes.c_int64(projection.size(0)), ctypes.c_int64(heads * v_dim),
                 _ptr(grad_out), _ptr(yhat), _ptr(d_weight))
-        return d_projection, d_edge, d_weight, None, None, None, None, None, None
+        return d_projection, d_bias, d_edge, d_weight, None, None, None, None, None, None
 
 
 def _columns(dims: tuple[int, int, int]) -> tuple[int, int, int, int]:
