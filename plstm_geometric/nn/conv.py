@@ -24,6 +24,8 @@ GATE_BIAS = -5.0
 #: 3 / 3.5 ≈ 0.86 of an edge's state and d successors 3 / (0.5 + 3d) each ("out" norm).
 #: D: tanh(2) ≈ 0.96 per step. Both start with long memory.
 TRANSITION_BIAS = {"P": 3.0, "D": 2.0}
+#: ``eps`` of ``qk_norm``'s L2 normalisation (``torch.nn.functional.normalize``'s default).
+QK_NORM_EPS = 1e-12
 #: Output normalisations of the kernel output (``norm=``): the paper's per-head RMSNorm, or none.
 NORMS = ("rms", "none")
 #: Initialisations (``init=``): the reference's (above), or PyTorch's default for every Linear.
@@ -211,22 +213,22 @@ class PLSTMConv(torch.nn.Module):
                 self.norm.weight if self.norm_type == "rms" else None,
                 (self.heads, self.key_dim, self.value_dim),
                 (dag.tail, dag.head, *dag.line_index, group), self.mode == "P", P_NORM_ALPHA,
-                self.norm.eps if self.norm_type == "rms" else 0.0, compiled_layout(dag)), x)
+                self.norm.eps if self.norm_type == "rms" else 0.0, compiled_layout(dag),
+                (self.qk_norm, QK_NORM_EPS if self.qk_norm else 0.0,
+                 self.key_dim ** -0.5 if self.scale_qk else 1.0)), x)
         return self.readout(plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag,
                                       form=self.form), x)
 
     def runs_compiled_conv(self, x: Tensor, dag: LineDAG) -> bool:
         """Whether ``forward`` runs gates, kernel and norm as one
         :class:`~plstm_geometric.ops.dag.compiled.CompiledConv`: where the kernel is the compiled
-        form (CPU, library built, ``form="compiled"`` or ``"auto"`` choosing it), ``q`` and
-        ``k`` enter it as projected (no ``qk_norm``, no ``scale_qk``) and the gates could be
-        compiled (:func:`~plstm_geometric.ops.dag.compiled.gates_available`: ``x`` and the
+        form (CPU, library built, ``form="compiled"`` or ``"auto"`` choosing it) and the gates
+        could be compiled (:func:`~plstm_geometric.ops.dag.compiled.gates_available`: ``x`` and the
         parameters of one float32 or float64 dtype; no autocast, whose projections would come
         in half precision). Every check is on shapes, dtypes or values cached on ``dag``, so
         none syncs.
         """
-        if (self.qk_norm or self.scale_qk or x.size(0) == 0
-                or torch.is_autocast_enabled(x.device.type)):
+        if x.size(0) == 0 or torch.is_autocast_enabled(x.device.type):
             return False
         if self.form != "compiled" and not (self.form == "auto" and choose_form(dag) == "dense"):
             return False
@@ -260,8 +262,8 @@ class PLSTMConv(torch.nn.Module):
         lead = both.shape[:-1]
         query, key, value = query.view(*lead, h, k), key.view(*lead, h, k), value.view(*lead, h, v)
         if self.qk_norm:
-            query = torch.nn.functional.normalize(query, dim=-1)
-            key = torch.nn.functional.normalize(key, dim=-1)
+            query = torch.nn.functional.normalize(query, dim=-1, eps=QK_NORM_EPS)
+            key = torch.nn.functional.normalize(key, dim=-1, eps=QK_NORM_EPS)
         if self.scale_qk:
             query = query * k ** -0.5
         return query, key, value, node_gate.view(*lead, 4, h)

@@ -474,6 +474,62 @@ static void gates_backward(const GateLayout *G, const T *ng, const T *eg, const 
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// PLSTMConv's qk_norm and scale_qk for CompiledConv, per node n and head h:
+//   qn = scale * q / max(|q|, eps),  kn = k / max(|k|, eps)   (normalise = 1; else no division)
+// from the strided rows of the projection into contiguous [N, H, K] buffers (and |q|, |k| into
+// [N, H], for the backward), as torch.nn.functional.normalize computes them.
+template <typename T>
+static void qk_prepare(i64 nodes, i64 H, i64 K, const T *q, i64 qs, const T *k, i64 ks,
+                       i64 normalise, double eps, double scale, T *qn, T *kn, T *q_norm,
+                       T *k_norm) {
+  for (i64 n = 0; n < nodes; ++n)
+    for (i64 h = 0; h < H; ++h) {
+      const T *qr = q + n * qs + h * K, *kr = k + n * ks + h * K;
+      T *qo = qn + (n * H + h) * K, *ko = kn + (n * H + h) * K;
+      T fq = T(scale), fk = T(1);
+      if (normalise) {
+        q_norm[n * H + h] = std::sqrt(dot(qr, qr, K));
+        k_norm[n * H + h] = std::sqrt(dot(kr, kr, K));
+        fq /= std::max(q_norm[n * H + h], T(eps));
+        fk /= std::max(k_norm[n * H + h], T(eps));
+      }
+      for (i64 c = 0; c < K; ++c) qo[c] = qr[c] * fq, ko[c] = kr[c] * fk;
+    }
+}
+
+// The backward: d q, d k (strided rows, written) from g = d qn, d kn. A row xn = f x / d with
+// d = max(|x|, eps) (f: the scale) has dx = (f g - xn (xn . g) / f) / |x| where |x| > eps,
+// else f g / eps (d is then constant).
+template <typename T>
+static inline void normalise_backward(const T *g, const T *xn, T norm, double eps, T f, i64 K,
+                                      T *dx) {
+  if (norm > T(eps)) {
+    const T c = dot(xn, g, K) / f;
+    for (i64 j = 0; j < K; ++j) dx[j] = (f * g[j] - c * xn[j]) / norm;
+  } else {
+    for (i64 j = 0; j < K; ++j) dx[j] = f * g[j] / T(eps);
+  }
+}
+
+template <typename T>
+static void qk_prepare_backward(i64 nodes, i64 H, i64 K, const T *qn, const T *kn,
+                                const T *q_norm, const T *k_norm, const T *dqn, const T *dkn,
+                                i64 normalise, double eps, double scale, T *dq, i64 qs, T *dk,
+                                i64 ks) {
+  for (i64 n = 0; n < nodes; ++n)
+    for (i64 h = 0; h < H; ++h) {
+      const i64 o = (n * H + h) * K;
+      T *dqr = dq + n * qs + h * K, *dkr = dk + n * ks + h * K;
+      if (normalise) {
+        normalise_backward(dqn + o, qn + o, q_norm[n * H + h], eps, T(scale), K, dqr);
+        normalise_backward(dkn + o, kn + o, k_norm[n * H + h], eps, T(1), K, dkr);
+      } else {
+        for (i64 c = 0; c < K; ++c) dqr[c] = dqn[o + c] * T(scale), dkr[c] = dkn[o + c];
+      }
+    }
+}
+
 extern "C" {
 void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, const Norm<float> *nm,
                              float *y, i64 threads) {
@@ -519,5 +575,29 @@ void plstm_gates_backward_f64(const GateLayout *G, const double *ng, const doubl
                               const double *dd, double *dng, double *deg, double *tau,
                               double *total, double *acc) {
   gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
+}
+void plstm_qk_prepare_f32(i64 nodes, i64 H, i64 K, const float *q, i64 qs, const float *k,
+                         i64 ks, i64 normalise, double eps, double scale, float *qn, float *kn,
+                         float *q_norm, float *k_norm) {
+  qk_prepare(nodes, H, K, q, qs, k, ks, normalise, eps, scale, qn, kn, q_norm, k_norm);
+}
+void plstm_qk_prepare_backward_f32(i64 nodes, i64 H, i64 K, const float *qn, const float *kn,
+                                  const float *q_norm, const float *k_norm, const float *dqn,
+                                  const float *dkn, i64 normalise, double eps, double scale,
+                                  float *dq, i64 qs, float *dk, i64 ks) {
+  qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale, dq,
+                      qs, dk, ks);
+}
+void plstm_qk_prepare_f64(i64 nodes, i64 H, i64 K, const double *q, i64 qs, const double *k,
+                         i64 ks, i64 normalise, double eps, double scale, double *qn, double *kn,
+                         double *q_norm, double *k_norm) {
+  qk_prepare(nodes, H, K, q, qs, k, ks, normalise, eps, scale, qn, kn, q_norm, k_norm);
+}
+void plstm_qk_prepare_backward_f64(i64 nodes, i64 H, i64 K, const double *qn, const double *kn,
+                                  const double *q_norm, const double *k_norm, const double *dqn,
+                                  const double *dkn, i64 normalise, double eps, double scale,
+                                  double *dq, i64 qs, double *dk, i64 ks) {
+  qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale, dq,
+                      qs, dk, ks);
 }
 }

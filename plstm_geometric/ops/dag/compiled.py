@@ -100,8 +100,8 @@ def load_library(compiler: Optional[str] = None,
     for name in ("forward_f32", "forward_f64", "backward_f32", "backward_f64"):
         getattr(lib, f"plstm_dense_{name}").restype = None
         getattr(lib, f"plstm_gates_{name}").restype = None
-    for name in ("f32", "f64"):
-        getattr(lib, f"plstm_norm_weight_grad_{name}").restype = None
+    for name in ("norm_weight_grad", "qk_prepare", "qk_prepare_backward"):
+        getattr(lib, f"plstm_{name}_f32").restype = getattr(lib, f"plstm_{name}_f64").restype = None
     return lib, ""
 
 
@@ -373,6 +373,10 @@ class CompiledGates(torch.autograd.Function):
         return d_node, d_edge, None, None, None
 
 
+#: ``CompiledConv``'s ``qk`` for queries and keys read as projected (no norm, no scale).
+QK_AS_IS = (False, 0.0, 1.0)
+
+
 class CompiledConv(torch.autograd.Function):
     r"""``PLSTMConv``'s gates, kernel and per-head RMSNorm as one autograd node (its path on the
     CPU where the compiled form runs; the math: :class:`CompiledGates`, :class:`CompiledPLSTM`,
@@ -387,7 +391,11 @@ class CompiledConv(torch.autograd.Function):
     ``split`` and its backward ``cat``). ``edge_gate`` and ``index`` are
     :class:`CompiledGates`' (``group`` ``None``: D-mode). ``norm_weight`` ``[H, V]`` with
     ``eps``: the rows of the result are normalised and scaled while the kernel still holds them
-    (``None``: the kernel output as it is). Returns ``[N, H, V]``.
+    (``None``: the kernel output as it is). ``qk`` = (``normalise``, ``eps``, ``scale``):
+    ``q``, ``k`` enter the kernel as ``scale · q / max(|q|, eps)`` and ``k / max(|k|, eps)``
+    per head (``PLSTMConv``'s ``qk_norm`` and ``scale_qk``; without ``normalise`` only the
+    scale), computed into contiguous buffers first; :data:`QK_AS_IS`: read in place.
+    Returns ``[N, H, V]``.
     """
 
     @staticmethod
@@ -395,7 +403,7 @@ class CompiledConv(torch.autograd.Function):
                 edge_gate: Optional[Tensor], norm_weight: Optional[Tensor],
                 dims: tuple[int, int, int],
                 index: tuple[Tensor, ...], normalise: bool, alpha: float, eps: float,
-                layout: CompiledLayout) -> Tensor:
+                layout: CompiledLayout, qk: tuple[bool, float, float]) -> Tensor:
         heads, k_dim, v_dim = dims
         projection = projection.contiguous()
         edge_gate = None if edge_gate is None else edge_gate.contiguous()
@@ -414,6 +422,17 @@ class CompiledConv(torch.autograd.Function):
         getattr(lib, f"plstm_gates_forward_{suffix}")(
             ctypes.byref(gates), _ptr_at(projection, _columns(dims)[3]), _ptr(edge_gate),
             _ptr(source), _ptr(transition), _ptr(mark), _ptr(direct), _ptr(total))
+        q, k, v = _projection_parts(projection, dims)
+        prepared: tuple[Tensor, ...] = ()
+        if qk != QK_AS_IS:
+            prepared = (projection.new_empty(num_nodes, heads, k_dim),
+                        projection.new_empty(num_nodes, heads, k_dim), new(num_nodes),
+                        new(num_nodes))  # q and k as the kernel reads them, |q|, |k|
+            getattr(lib, f"plstm_qk_prepare_{suffix}")(
+                *_qk_sizes(num_nodes, dims), *_strided(projection, dims)[:4],
+                ctypes.c_int64(qk[0]), ctypes.c_double(qk[1]), ctypes.c_double(qk[2]),
+                *map(_ptr, prepared))
+            q, k = prepared[:2]
         yhat = rstd = None
         if norm_weight is not None:
             norm_weight = norm_weight.contiguous()
@@ -421,23 +440,22 @@ class CompiledConv(torch.autograd.Function):
         out = projection.new_empty(num_nodes, heads, v_dim)
         getattr(lib, f"plstm_dense_forward_{suffix}")(
             ctypes.byref(layout.struct(heads, k_dim, v_dim)),
-            ctypes.byref(_projection_inputs(projection, dims, source, transition, mark, direct)),
+            ctypes.byref(_inputs((q, k, v, source, transition, mark, direct))),
             _norm(norm_weight, yhat, rstd, eps), ctypes.c_void_p(out.data_ptr()),
             ctypes.c_int64(torch.get_num_threads()))
         # The gate layout points into index's tensors and node_bias.
         ctx.dims, ctx.gates, ctx.keep, ctx.eps, ctx.layout = (dims, gates, (index, node_bias), eps,
                                                                layout)
-        ctx.has_bias = node_bias is not None
-        ctx.has_edge = edge_gate is not None
+        ctx.has_bias, ctx.has_edge, ctx.qk = node_bias is not None, edge_gate is not None, qk
         ctx.save_for_backward(projection, edge_gate, source, transition, mark, direct,
-                              norm_weight, yhat, rstd)
+                              norm_weight, yhat, rstd, *prepared)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Optional[Tensor], ...]:
-        (projection, edge_gate, source, transition, mark, direct, norm_weight, yhat,
-         rstd) = ctx.saved_tensors
+        (projection, edge_gate, source, transition, mark, direct, norm_weight, yhat, rstd,
+         *prepared) = ctx.saved_tensors
         dims, gates = ctx.dims, ctx.gates
         heads, k_dim, v_dim = dims
         grad_out = grad_out.contiguous()
@@ -448,12 +466,21 @@ class CompiledConv(torch.autograd.Function):
         d_projection = torch.empty_like(projection)
         d_projection[:, _columns(dims)[3] + 4 * heads:].zero_()
         d_gates = tuple(torch.empty_like(t) for t in (source, transition, mark, direct))
+        q, k, v = _projection_parts(projection, dims)
+        dq, dk, dv = _projection_parts(d_projection, dims)
+        if prepared:  # the kernel's q, k and their gradients are the prepared buffers
+            q, k = prepared[:2]
+            dq, dk = torch.empty_like(q), torch.empty_like(k)
         getattr(lib, f"plstm_dense_backward_{suffix}")(
             ctypes.byref(ctx.layout.struct(heads, k_dim, v_dim)),
-            ctypes.byref(_projection_inputs(projection, dims, source, transition, mark, direct)),
+            ctypes.byref(_inputs((q, k, v, source, transition, mark, direct))),
             _norm(norm_weight, yhat, rstd, ctx.eps), ctypes.c_void_p(grad_out.data_ptr()),
-            ctypes.byref(_grads((*_projection_parts(d_projection, dims), *d_gates))),
-            ctypes.c_int64(torch.get_num_threads()))
+            ctypes.byref(_grads((dq, dk, dv, *d_gates))), ctypes.c_int64(torch.get_num_threads()))
+        if prepared:
+            getattr(lib, f"plstm_qk_prepare_backward_{suffix}")(
+                *_qk_sizes(projection.size(0), dims), *map(_ptr, (*prepared, dq, dk)),
+                ctypes.c_int64(ctx.qk[0]), ctypes.c_double(ctx.qk[1]), ctypes.c_double(ctx.qk[2]),
+                *_strided(d_projection, dims)[:4])
         d_edge = torch.empty_like(edge_gate) if ctx.has_edge else None
         tau, total, acc = (torch.empty_like(transition), torch.empty_like(source),
                            torch.empty_like(source))
@@ -471,7 +498,7 @@ class CompiledConv(torch.autograd.Function):
             getattr(lib, f"plstm_norm_weight_grad_{suffix}")(
                 ctypes.c_int64(projection.size(0)), ctypes.c_int64(heads * v_dim),
                 _ptr(grad_out), _ptr(yhat), _ptr(d_weight))
-        return d_projection, d_bias, d_edge, d_weight, None, None, None, None, None, None
+        return d_projection, d_bias, d_edge, d_weight, None, None, None, None, None, None, None
 
 
 def _columns(dims: tuple[int, int, int]) -> tuple[int, int, int, int]:
@@ -490,9 +517,14 @@ def _projection_parts(projection: Tensor, dims: tuple[int, int, int]) -> tuple[T
     return (projection[:, q:k], projection[:, k:v], projection[:, v:v + heads * v_dim])
 
 
-def _projection_inputs(projection: Tensor, dims: tuple[int, int, int],
-                       *gates: Tensor) -> _Inputs:
-    return _inputs((*_projection_parts(projection, dims), *gates))
+def _strided(projection: Tensor, dims: tuple[int, int, int]) -> tuple[Any, ...]:
+    """Pointer and row stride of each of the projection's ``q``, ``k``, ``v``."""
+    stride = ctypes.c_int64(projection.stride(0))
+    return tuple(x for t in _projection_parts(projection, dims) for x in (_ptr(t), stride))
+
+
+def _qk_sizes(num_nodes: int, dims: tuple[int, int, int]) -> tuple[ctypes.c_int64, ...]:
+    return ctypes.c_int64(num_nodes), ctypes.c_int64(dims[0]), ctypes.c_int64(dims[1])
 
 
 def _norm(weight: Optional[Tensor], yhat: Optional[Tensor], rstd: Optional[Tensor],
