@@ -19,6 +19,10 @@ under a hash of the source, the flags, the compiler and the CPU. It is a plain s
 called through :mod:`ctypes` with the tensors' pointers, so it needs no Python headers, no
 ninja and none of ``torch.utils.cpp_extension``'s ~1 minute build. Without a compiler (or with
 ``PLSTM_COMPILED=0``) ``plstm_dag(form="auto")`` uses the pure-torch dense form.
+
+The same library holds ``PLSTMConv``'s CPU path around the kernel: :class:`CompiledGates`
+(the gates from their node and edge parts) and :class:`CompiledConv` (q/k norm, gates, kernel
+and per-head RMSNorm as one autograd node on the layer's projection buffer).
 """
 from __future__ import annotations
 
@@ -388,8 +392,8 @@ class CompiledConv(torch.autograd.Function):
     can be a matmul without bias (whose backward sums no gradient columns for it).
     The kernel and the gate pass read them in place and write their gradients into one ``[N, W]``
     buffer, so that autograd neither copies the parts out nor concatenates their gradients (a
-    ``split`` and its backward ``cat``). ``edge_gate`` and ``index`` are
-    :class:`CompiledGates`' (``group`` ``None``: D-mode). ``norm_weight`` ``[H, V]`` with
+    ``split`` and its backward ``cat``). ``edge_gate``, ``index``, ``normalise`` and ``alpha``
+    are :class:`CompiledGates`'. ``norm_weight`` ``[H, V]`` with
     ``eps``: the rows of the result are normalised and scaled while the kernel still holds them
     (``None``: the kernel output as it is). ``qk`` = (``normalise``, ``eps``, ``scale``):
     ``q``, ``k`` enter the kernel as ``scale · q / max(|q|, eps)`` and ``k / max(|k|, eps)``
