@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor
 
+from ..ops.dag import plstm_dag
 from .conv import PLSTMConv, resolve_line_dag
 
 
@@ -55,8 +56,6 @@ def layer_statistics(model: torch.nn.Module, *args, **kwargs) -> List[Dict[str, 
 
     def conv_hook(name: str, conv: PLSTMConv):
         captured: Dict[str, Tensor] = {}
-        handles.append(conv.norm.register_forward_hook(
-            lambda m, inp, out: captured.__setitem__("kernel", inp[0])))
         handles.append(conv.out.register_forward_hook(
             lambda m, inp, out: captured.__setitem__("pre", inp[0])))
 
@@ -66,14 +65,16 @@ def layer_statistics(model: torch.nn.Module, *args, **kwargs) -> List[Dict[str, 
             x, batch = bound["x"], bound.get("batch")
             dag = resolve_line_dag(bound.get("line_dag"), bound["edge_index"], x.size(0), batch,
                                    module.spec, bound.get("node_order"))
-            _, _, _, source, transition, mark, direct = module.kernel_inputs(
-                x, dag, bound.get("edge_attr"))
+            inputs = module.kernel_inputs(x, dag, bound.get("edge_attr"))
+            # Recomputed: on the CPU the layer's compiled path applies the norm inside the
+            # kernel, so no module sees the kernel output.
+            kernel = plstm_dag(*inputs, dag, form=module.form)
+            _, _, _, source, transition, mark, direct = inputs
             records.append({
                 "layer": f"{name} ({module.mode})",
                 "out_nodewise": nodewise_ratio(out, batch), "out_rms": _rms(out),
                 "pre_nodewise": nodewise_ratio(captured["pre"], batch),
-                "kernel_nodewise": nodewise_ratio(captured["kernel"], batch),
-                "kernel_rms": _rms(captured["kernel"]),
+                "kernel_nodewise": nodewise_ratio(kernel, batch), "kernel_rms": _rms(kernel),
                 "source_mean": float(source.mean()), "mark_mean": float(mark.mean()),
                 "direct_mean": float(direct.mean()),
                 "transition_abs_mean": float(transition.abs().mean()),

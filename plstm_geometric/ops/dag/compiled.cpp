@@ -39,14 +39,30 @@ struct Layout {
 
 static inline i64 qkv_row(const Layout &L, i64 node) { return L.qkv_row ? L.qkv_row[node] : node; }
 
+// q, k, v rows are `qs`, `ks`, `vs` elements apart (their [H, K] / [H, V] blocks contiguous),
+// and so are the rows of their gradients in Grads: PLSTMConv passes strided views into its one
+// projection buffer and gets their gradients written into one gradient buffer (no copies, no
+// concatenation of the parts' gradients).
 template <typename T>
 struct Inputs {
   const T *q, *k, *v, *source, *transition, *mark, *direct;
+  i64 qs, ks, vs;
 };
 
 template <typename T>
 struct Grads {
   T *q, *k, *v, *source, *transition, *mark, *direct;
+};
+
+// Optional per-head RMSNorm of the output (PLSTMConv's norm="rms"), applied to each row while it
+// is in registers: out = yhat * weight[h], yhat = y * rstd, rstd = 1 / sqrt(mean(y^2) + eps).
+// The forward writes yhat and rstd for the backward, which turns d out into d y row by row.
+template <typename T>
+struct Norm {
+  const T *weight;  // [H, V]
+  T *yhat;          // [N, H, V]
+  T *rstd;          // [N, H]
+  double eps;
 };
 
 template <typename T>
@@ -74,7 +90,7 @@ static inline void axpy(T alpha, const T *x, T *y, i64 n) {
 // Per-thread scratch; vectors only grow.
 template <typename T>
 struct Scratch {
-  std::vector<T> x, z, g, qk, dg, row;
+  std::vector<T> x, z, g, qk, dg, row, dyrow;
   std::vector<i64> col_ptr, cols;
   std::vector<uint64_t> supp;
 };
@@ -143,10 +159,37 @@ static void grow(Scratch<T> &s, i64 n, i64 e, i64 width) {
   at_least(s.row, width);
 }
 
+// Row (node i, head h) of the normalised output from its accumulator `acc`.
+template <typename T>
+static inline void normalise_row(const Norm<T> &nm, const T *acc, i64 o, i64 h, i64 V, T *out) {
+  T ss = 0;
+  for (i64 c = 0; c < V; ++c) ss += acc[c] * acc[c];
+  const T r = T(1) / std::sqrt(ss / T(V) + T(nm.eps));
+  const T *w = nm.weight + h * V;
+  T *yh = nm.yhat + o * V;
+  for (i64 c = 0; c < V; ++c) {
+    yh[c] = acc[c] * r;
+    out[c] = yh[c] * w[c];
+  }
+  nm.rstd[o] = r;
+}
+
+// d y of row o (head h) from d out: dyhat = dout * w, dy = rstd (dyhat - yhat mean(dyhat yhat)).
+template <typename T>
+static inline void normalise_row_backward(const Norm<T> &nm, const T *dout, i64 o, i64 h, i64 V,
+                                          T *dy) {
+  const T *w = nm.weight + h * V, *yh = nm.yhat + o * V, r = nm.rstd[o];
+  T c = 0;
+  for (i64 j = 0; j < V; ++j) c += dout[j] * w[j] * yh[j];
+  c /= T(V);
+  for (i64 j = 0; j < V; ++j) dy[j] = r * (dout[j] * w[j] - yh[j] * c);
+}
+
 // KC, VC: K and V known at compile time (the common head sizes, see `dispatch`: the compiler
 // unrolls the K- and V-long loops, ~1.4x faster), or 0 for any size.
 template <typename T, i64 KC, i64 VC>
-static void forward_graph(const Layout &L, const Inputs<T> &in, T *y, i64 g, Scratch<T> &s) {
+static void forward_graph(const Layout &L, const Inputs<T> &in, const Norm<T> *nm, T *y, i64 g,
+                          Scratch<T> &s) {
   const i64 H = L.heads, K = KC ? KC : L.kd, V = VC ? VC : L.vd,
             n = L.node_ptr[g + 1] - L.node_ptr[g];
   if (n == 0) return;
@@ -161,61 +204,72 @@ static void forward_graph(const Layout &L, const Inputs<T> &in, T *y, i64 g, Scr
     closed_form(L, in, g, h, s);
     const T *gm = s.g.data();
     for (i64 i = 0; i < n; ++i) {
-      const T *qi = in.q + (qkv_row(L, nodes[i]) * H + h) * K;
+      const T *qi = in.q + qkv_row(L, nodes[i]) * in.qs + h * K;
       T *acc = VC ? local : s.row.data();
       std::fill(acc, acc + V, T(0));
       for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
         const i64 m = s.cols[c], node = qkv_row(L, nodes[m]);
-        const T p = gm[i * n + m] * dot(qi, in.k + (node * H + h) * K, K);
-        axpy(p, in.v + (node * H + h) * V, acc, V);
+        const T p = gm[i * n + m] * dot(qi, in.k + node * in.ks + h * K, K);
+        axpy(p, in.v + node * in.vs + h * V, acc, V);
       }
-      std::copy(acc, acc + V, y + (nodes[i] * H + h) * V);
+      const i64 o = nodes[i] * H + h;
+      if (nm)
+        normalise_row(*nm, acc, o, h, V, y + o * V);
+      else
+        std::copy(acc, acc + V, y + o * V);
     }
   }
 }
 
 template <typename T, i64 KC, i64 VC>
-static void backward_graph(const Layout &L, const Inputs<T> &in, const T *dy, const Grads<T> &d,
-                           i64 g, Scratch<T> &s) {
+static void backward_graph(const Layout &L, const Inputs<T> &in, const Norm<T> *nm, const T *dy,
+                           const Grads<T> &d, i64 g, Scratch<T> &s) {
   const i64 H = L.heads, K = KC ? KC : L.kd, V = VC ? VC : L.vd,
             n = L.node_ptr[g + 1] - L.node_ptr[g];
   if (n == 0) return;
   const i64 e0 = L.edge_ptr[g], e = L.edge_ptr[g + 1] - e0;
   const i64 *nodes = L.node_of_rank + L.node_ptr[g];
   grow(s, n, e, K);
+  if (nm && (i64)s.dyrow.size() < V) s.dyrow.resize((size_t)V);
   support(L, g, s);
   for (i64 h = 0; h < H; ++h) {
     closed_form(L, in, g, h, s);
     const T *gm = s.g.data(), *x = s.x.data();
-    T local[KC ? KC : 1];
+    T local[KC ? KC : 1], dy_local[VC ? VC : 1];
     T *dg = s.dg.data(), *z = s.z.data(), *dq = KC ? local : s.row.data();
     std::fill(dg, dg + n * n, T(0));
     for (i64 i = 0; i < n && !L.qkv_row; ++i) {
-      const i64 o = (nodes[i] * H + h);
-      std::fill(d.k + o * K, d.k + (o + 1) * K, T(0));
-      std::fill(d.v + o * V, d.v + (o + 1) * V, T(0));
+      T *dk = d.k + nodes[i] * in.ks + h * K, *dv = d.v + nodes[i] * in.vs + h * V;
+      std::fill(dk, dk + K, T(0));
+      std::fill(dv, dv + V, T(0));
     }
     // P = G . QK^T:  dV_m += P[i,m] dY_i,  dP = dY_i . v_m,  dG = dP QK,  dQK = dP G,
     // dQ_i += dQK k_m,  dK_m += dQK q_i.
     for (i64 i = 0; i < n; ++i) {
-      const i64 oi = nodes[i] * H + h, ri = qkv_row(L, nodes[i]) * H + h;
-      const T *qi = in.q + ri * K, *dyi = dy + oi * V;
+      const i64 oi = nodes[i] * H + h, ri = qkv_row(L, nodes[i]) * in.qs + h * K;
+      const T *qi = in.q + ri, *dyi = dy + oi * V;
+      if (nm) {
+        T *row = VC ? dy_local : s.dyrow.data();
+        normalise_row_backward(*nm, dyi, oi, h, V, row);
+        dyi = row;
+      }
       std::fill(dq, dq + K, T(0));
       for (i64 c = s.col_ptr[i]; c < s.col_ptr[i + 1]; ++c) {
-        const i64 m = s.cols[c], om = qkv_row(L, nodes[m]) * H + h;
-        const T *km = in.k + om * K, *vm = in.v + om * V;
+        const i64 m = s.cols[c], row = qkv_row(L, nodes[m]);
+        const i64 km_at = row * in.ks + h * K, vm_at = row * in.vs + h * V;
+        const T *km = in.k + km_at, *vm = in.v + vm_at;
         const T gim = gm[i * n + m], qk = dot(qi, km, K);
-        axpy(gim * qk, dyi, d.v + om * V, V);
+        axpy(gim * qk, dyi, d.v + vm_at, V);
         const T dp = dot(dyi, vm, V);
         dg[i * n + m] = dp * qk;
         const T dqk = dp * gim;
         axpy(dqk, km, dq, K);
-        axpy(dqk, qi, d.k + om * K, K);
+        axpy(dqk, qi, d.k + km_at, K);
       }
       if (L.qkv_row)
-        axpy(T(1), dq, d.q + ri * K, K);
+        axpy(T(1), dq, d.q + ri, K);
       else
-        std::copy(dq, dq + K, d.q + ri * K);
+        std::copy(dq, dq + K, d.q + ri);
       d.direct[oi] = dg[i * n + i];
     }
     // G = M X: dM_p = dG[head(p)] . X[p],  dX[p] = M_p dG[head(p)]; then Z = (I - A)^{-T} dX
@@ -263,17 +317,18 @@ static void over_graphs(const Layout &L, i64 threads, const F &graph) {
 }
 
 template <typename T, i64 KC, i64 VC>
-static void forward_sized(const Layout *L, const Inputs<T> *in, T *y, i64 threads) {
-  over_graphs(*L, threads, [L, in, y, s = Scratch<T>()](i64 g) mutable {
-    forward_graph<T, KC, VC>(*L, *in, y, g, s);
+static void forward_sized(const Layout *L, const Inputs<T> *in, const Norm<T> *nm, T *y,
+                          i64 threads) {
+  over_graphs(*L, threads, [L, in, nm, y, s = Scratch<T>()](i64 g) mutable {
+    forward_graph<T, KC, VC>(*L, *in, nm, y, g, s);
   });
 }
 
 template <typename T, i64 KC, i64 VC>
-static void backward_sized(const Layout *L, const Inputs<T> *in, const T *dy, const Grads<T> *d,
-                           i64 threads) {
-  over_graphs(*L, threads, [L, in, dy, d, s = Scratch<T>()](i64 g) mutable {
-    backward_graph<T, KC, VC>(*L, *in, dy, *d, g, s);
+static void backward_sized(const Layout *L, const Inputs<T> *in, const Norm<T> *nm, const T *dy,
+                           const Grads<T> *d, i64 threads) {
+  over_graphs(*L, threads, [L, in, nm, dy, d, s = Scratch<T>()](i64 g) mutable {
+    backward_graph<T, KC, VC>(*L, *in, nm, dy, *d, g, s);
   });
 }
 
@@ -285,14 +340,22 @@ static void backward_sized(const Layout *L, const Inputs<T> *in, const T *dy, co
   return call<T, 0, 0>(__VA_ARGS__);
 
 template <typename T>
-static void forward(const Layout *L, const Inputs<T> *in, T *y, i64 threads) {
-  DISPATCH(forward_sized, L, in, y, threads)
+static void forward(const Layout *L, const Inputs<T> *in, const Norm<T> *nm, T *y, i64 threads) {
+  DISPATCH(forward_sized, L, in, nm, y, threads)
 }
 
 template <typename T>
-static void backward(const Layout *L, const Inputs<T> *in, const T *dy, const Grads<T> *d,
-                     i64 threads) {
-  DISPATCH(backward_sized, L, in, dy, d, threads)
+static void backward(const Layout *L, const Inputs<T> *in, const Norm<T> *nm, const T *dy,
+                     const Grads<T> *d, i64 threads) {
+  DISPATCH(backward_sized, L, in, nm, dy, d, threads)
+}
+
+// The norm's weight gradient, dw[h, c] = sum_n dout[n, h, c] yhat[n, h, c] (written in full).
+template <typename T>
+static void norm_weight_grad(i64 nodes, i64 width, const T *dout, const T *yhat, T *dw) {
+  std::fill(dw, dw + width, T(0));
+  for (i64 n = 0; n < nodes; ++n)
+    for (i64 c = 0; c < width; ++c) dw[c] += dout[n * width + c] * yhat[n * width + c];
 }
 
 
@@ -303,11 +366,24 @@ static void backward(const Layout *L, const Inputs<T> *in, const T *dy, const Gr
 //   T_l = tau_l / (alpha + sum_{l' in group(l)} |tau_l'|)  (P)   or   tanh(tau_l)  (D),
 // with node parts ng [N, 4, H] = (s, m, d, t) and edge parts eg [E, 4, H] = (s, m, t_in,
 // t_out) or none. One pass each way instead of ~20 gathers, adds and their backward scatters.
+// Node n's parts (and their gradients) start at ng + n * node_stride: PLSTMConv's projection
+// buffer holds them beside q, k and v. node_bias [4, H] (or null) is added to every node's
+// parts: the projection is then a matmul without bias, whose backward need not sum the
+// gradient of every projection column for a bias that only the gate columns have.
 struct GateLayout {
   i64 nodes, edges, lines, heads, normalise;  // normalise: 1 = P-mode, 0 = D-mode (tanh)
+  i64 node_stride;
   double alpha;
   const i64 *tail, *head, *src, *dst, *group;  // group: the line edges' normalisation group
+  const void *node_bias;                       // T [4, H], or null
 };
+
+// Part c (0 = s, 1 = m, 2 = d, 3 = t) of node n, head h.
+template <typename T>
+static inline T node_part(const GateLayout &G, const T *ng, i64 n, i64 c, i64 h) {
+  const T part = ng[n * G.node_stride + c * G.heads + h];
+  return G.node_bias ? part + static_cast<const T *>(G.node_bias)[c * G.heads + h] : part;
+}
 
 template <typename T>
 static inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
@@ -317,7 +393,7 @@ static void gate_tau(const GateLayout &G, const T *ng, const T *eg, T *tau, T *t
   const i64 H = G.heads;
   for (i64 l = 0; l < G.lines; ++l)
     for (i64 h = 0; h < H; ++h) {
-      T t = ng[(G.tail[G.dst[l]] * 4 + 3) * H + h];
+      T t = node_part(G, ng, G.tail[G.dst[l]], 3, h);
       if (eg) t += eg[(G.src[l] * 4 + 2) * H + h] + eg[(G.dst[l] * 4 + 3) * H + h];
       tau[l * H + h] = t;
     }
@@ -333,13 +409,13 @@ static void gates_forward(const GateLayout *G, const T *ng, const T *eg, T *sour
   const i64 H = G->heads;
   for (i64 e = 0; e < G->edges; ++e)
     for (i64 h = 0; h < H; ++h) {
-      T a = ng[(G->tail[e] * 4 + 0) * H + h], b = ng[(G->head[e] * 4 + 1) * H + h];
+      T a = node_part(*G, ng, G->tail[e], 0, h), b = node_part(*G, ng, G->head[e], 1, h);
       if (eg) a += eg[(e * 4 + 0) * H + h], b += eg[(e * 4 + 1) * H + h];
       source[e * H + h] = sigmoid(a);
       mark[e * H + h] = sigmoid(b);
     }
   for (i64 n = 0; n < G->nodes; ++n)
-    for (i64 h = 0; h < H; ++h) direct[n * H + h] = sigmoid(ng[(n * 4 + 2) * H + h]);
+    for (i64 h = 0; h < H; ++h) direct[n * H + h] = sigmoid(node_part(*G, ng, n, 2, h));
   gate_tau(*G, ng, eg, trans, total);
   for (i64 l = 0; l < G->lines; ++l)
     for (i64 h = 0; h < H; ++h) {
@@ -357,19 +433,20 @@ static void gates_backward(const GateLayout *G, const T *ng, const T *eg, const 
                            const T *d_trans, const T *d_mark, const T *d_direct, T *dng, T *deg,
                            T *tau, T *total, T *acc) {
   const i64 H = G->heads;
-  std::fill(dng, dng + G->nodes * 4 * H, T(0));
+  for (i64 n = 0; n < G->nodes; ++n)
+    std::fill(dng + n * G->node_stride, dng + n * G->node_stride + 4 * H, T(0));
   for (i64 e = 0; e < G->edges; ++e)
     for (i64 h = 0; h < H; ++h) {
       const T s = source[e * H + h], m = mark[e * H + h];
       const T a = d_source[e * H + h] * s * (1 - s), b = d_mark[e * H + h] * m * (1 - m);
-      dng[(G->tail[e] * 4 + 0) * H + h] += a;
-      dng[(G->head[e] * 4 + 1) * H + h] += b;
+      dng[G->tail[e] * G->node_stride + h] += a;
+      dng[G->head[e] * G->node_stride + H + h] += b;
       if (deg) deg[(e * 4 + 0) * H + h] = a, deg[(e * 4 + 1) * H + h] = b;
     }
   for (i64 n = 0; n < G->nodes; ++n)
     for (i64 h = 0; h < H; ++h) {
       const T d = direct[n * H + h];
-      dng[(n * 4 + 2) * H + h] = d_direct[n * H + h] * d * (1 - d);
+      dng[n * G->node_stride + 2 * H + h] = d_direct[n * H + h] * d * (1 - d);
     }
   if (deg)
     for (i64 e = 0; e < G->edges; ++e)
@@ -392,25 +469,91 @@ static void gates_backward(const GateLayout *G, const T *ng, const T *eg, const 
         const T t = trans[l * H + h];
         dt = d_trans[l * H + h] * (1 - t * t);
       }
-      dng[(G->tail[G->dst[l]] * 4 + 3) * H + h] += dt;
+      dng[G->tail[G->dst[l]] * G->node_stride + 3 * H + h] += dt;
       if (deg) deg[(G->src[l] * 4 + 2) * H + h] += dt, deg[(G->dst[l] * 4 + 3) * H + h] += dt;
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// PLSTMConv's qk_norm and scale_qk for CompiledConv, per node n and head h:
+//   qn = scale * q / max(|q|, eps),  kn = k / max(|k|, eps)   (normalise = 1; else no division)
+// from the strided rows of the projection into contiguous [N, H, K] buffers (and |q|, |k| into
+// [N, H], for the backward), as torch.nn.functional.normalize computes them.
+template <typename T>
+static void qk_prepare(i64 nodes, i64 H, i64 K, const T *q, i64 qs, const T *k, i64 ks,
+                       i64 normalise, double eps, double scale, T *qn, T *kn, T *q_norm,
+                       T *k_norm) {
+  for (i64 n = 0; n < nodes; ++n)
+    for (i64 h = 0; h < H; ++h) {
+      const T *qr = q + n * qs + h * K, *kr = k + n * ks + h * K;
+      T *qo = qn + (n * H + h) * K, *ko = kn + (n * H + h) * K;
+      T fq = T(scale), fk = T(1);
+      if (normalise) {
+        q_norm[n * H + h] = std::sqrt(dot(qr, qr, K));
+        k_norm[n * H + h] = std::sqrt(dot(kr, kr, K));
+        fq /= std::max(q_norm[n * H + h], T(eps));
+        fk /= std::max(k_norm[n * H + h], T(eps));
+      }
+      for (i64 c = 0; c < K; ++c) qo[c] = qr[c] * fq, ko[c] = kr[c] * fk;
+    }
+}
+
+// The backward: d q, d k (strided rows, written) from g = d qn, d kn. A row xn = f x / d with
+// d = max(|x|, eps) (f: the scale) has dx = (f g - xn (xn . g) / f) / |x| where |x| > eps,
+// else f g / eps (d is then constant).
+template <typename T>
+static inline void normalise_backward(const T *g, const T *xn, T norm, double eps, T f, i64 K,
+                                      T *dx) {
+  if (norm > T(eps)) {
+    const T c = dot(xn, g, K) / f;
+    for (i64 j = 0; j < K; ++j) dx[j] = (f * g[j] - c * xn[j]) / norm;
+  } else {
+    for (i64 j = 0; j < K; ++j) dx[j] = f * g[j] / T(eps);
+  }
+}
+
+template <typename T>
+static void qk_prepare_backward(i64 nodes, i64 H, i64 K, const T *qn, const T *kn,
+                                const T *q_norm, const T *k_norm, const T *dqn, const T *dkn,
+                                i64 normalise, double eps, double scale, T *dq, i64 qs, T *dk,
+                                i64 ks) {
+  for (i64 n = 0; n < nodes; ++n)
+    for (i64 h = 0; h < H; ++h) {
+      const i64 o = (n * H + h) * K;
+      T *dqr = dq + n * qs + h * K, *dkr = dk + n * ks + h * K;
+      if (normalise) {
+        normalise_backward(dqn + o, qn + o, q_norm[n * H + h], eps, T(scale), K, dqr);
+        normalise_backward(dkn + o, kn + o, k_norm[n * H + h], eps, T(1), K, dkr);
+      } else {
+        for (i64 c = 0; c < K; ++c) dqr[c] = dqn[o + c] * T(scale), dkr[c] = dkn[o + c];
+      }
+    }
+}
+
 extern "C" {
-void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, float *y, i64 threads) {
-  forward(L, in, y, threads);
+void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, const Norm<float> *nm,
+                             float *y, i64 threads) {
+  forward(L, in, nm, y, threads);
 }
-void plstm_dense_forward_f64(const Layout *L, const Inputs<double> *in, double *y, i64 threads) {
-  forward(L, in, y, threads);
+void plstm_dense_forward_f64(const Layout *L, const Inputs<double> *in, const Norm<double> *nm,
+                             double *y, i64 threads) {
+  forward(L, in, nm, y, threads);
 }
-void plstm_dense_backward_f32(const Layout *L, const Inputs<float> *in, const float *dy,
-                              const Grads<float> *d, i64 threads) {
-  backward(L, in, dy, d, threads);
+void plstm_dense_backward_f32(const Layout *L, const Inputs<float> *in, const Norm<float> *nm,
+                              const float *dy, const Grads<float> *d, i64 threads) {
+  backward(L, in, nm, dy, d, threads);
 }
-void plstm_dense_backward_f64(const Layout *L, const Inputs<double> *in, const double *dy,
-                              const Grads<double> *d, i64 threads) {
-  backward(L, in, dy, d, threads);
+void plstm_dense_backward_f64(const Layout *L, const Inputs<double> *in, const Norm<double> *nm,
+                              const double *dy, const Grads<double> *d, i64 threads) {
+  backward(L, in, nm, dy, d, threads);
+}
+void plstm_norm_weight_grad_f32(i64 nodes, i64 width, const float *dout, const float *yhat,
+                                float *dw) {
+  norm_weight_grad(nodes, width, dout, yhat, dw);
+}
+void plstm_norm_weight_grad_f64(i64 nodes, i64 width, const double *dout, const double *yhat,
+                                double *dw) {
+  norm_weight_grad(nodes, width, dout, yhat, dw);
 }
 void plstm_gates_forward_f32(const GateLayout *G, const float *ng, const float *eg, float *s,
                              float *t, float *m, float *d, float *total) {
@@ -432,5 +575,29 @@ void plstm_gates_backward_f64(const GateLayout *G, const double *ng, const doubl
                               const double *dd, double *dng, double *deg, double *tau,
                               double *total, double *acc) {
   gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
+}
+void plstm_qk_prepare_f32(i64 nodes, i64 H, i64 K, const float *q, i64 qs, const float *k,
+                         i64 ks, i64 normalise, double eps, double scale, float *qn, float *kn,
+                         float *q_norm, float *k_norm) {
+  qk_prepare(nodes, H, K, q, qs, k, ks, normalise, eps, scale, qn, kn, q_norm, k_norm);
+}
+void plstm_qk_prepare_backward_f32(i64 nodes, i64 H, i64 K, const float *qn, const float *kn,
+                                  const float *q_norm, const float *k_norm, const float *dqn,
+                                  const float *dkn, i64 normalise, double eps, double scale,
+                                  float *dq, i64 qs, float *dk, i64 ks) {
+  qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale, dq,
+                      qs, dk, ks);
+}
+void plstm_qk_prepare_f64(i64 nodes, i64 H, i64 K, const double *q, i64 qs, const double *k,
+                         i64 ks, i64 normalise, double eps, double scale, double *qn, double *kn,
+                         double *q_norm, double *k_norm) {
+  qk_prepare(nodes, H, K, q, qs, k, ks, normalise, eps, scale, qn, kn, q_norm, k_norm);
+}
+void plstm_qk_prepare_backward_f64(i64 nodes, i64 H, i64 K, const double *qn, const double *kn,
+                                  const double *q_norm, const double *k_norm, const double *dqn,
+                                  const double *dkn, i64 normalise, double eps, double scale,
+                                  double *dq, i64 qs, double *dk, i64 ks) {
+  qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale, dq,
+                      qs, dk, ks);
 }
 }

@@ -19,6 +19,10 @@ under a hash of the source, the flags, the compiler and the CPU. It is a plain s
 called through :mod:`ctypes` with the tensors' pointers, so it needs no Python headers, no
 ninja and none of ``torch.utils.cpp_extension``'s ~1 minute build. Without a compiler (or with
 ``PLSTM_COMPILED=0``) ``plstm_dag(form="auto")`` uses the pure-torch dense form.
+
+The same library holds ``PLSTMConv``'s CPU path around the kernel: :class:`CompiledGates`
+(the gates from their node and edge parts) and :class:`CompiledConv` (q/k norm, gates, kernel
+and per-head RMSNorm as one autograd node on the layer's projection buffer).
 """
 from __future__ import annotations
 
@@ -100,6 +104,8 @@ def load_library(compiler: Optional[str] = None,
     for name in ("forward_f32", "forward_f64", "backward_f32", "backward_f64"):
         getattr(lib, f"plstm_dense_{name}").restype = None
         getattr(lib, f"plstm_gates_{name}").restype = None
+    for name in ("norm_weight_grad", "qk_prepare", "qk_prepare_backward"):
+        getattr(lib, f"plstm_{name}_f32").restype = getattr(lib, f"plstm_{name}_f64").restype = None
     return lib, ""
 
 
@@ -123,9 +129,21 @@ class _Layout(ctypes.Structure):
                                              "line_id", "qkv_row")] + [("group", ctypes.c_int64)]
 
 
-class _Tensors(ctypes.Structure):  # Inputs<T> and Grads<T>
-    _fields_ = [(name, ctypes.c_void_p) for name in ("q", "k", "v", "source", "transition",
-                                                     "mark", "direct")]
+_KERNEL_TENSORS = ("q", "k", "v", "source", "transition", "mark", "direct")
+
+
+class _Inputs(ctypes.Structure):  # Inputs<T>: pointers, then the row strides of q, k, v
+    _fields_ = ([(name, ctypes.c_void_p) for name in _KERNEL_TENSORS] +
+                [(name, ctypes.c_int64) for name in ("qs", "ks", "vs")])
+
+
+class _Grads(ctypes.Structure):  # Grads<T>
+    _fields_ = [(name, ctypes.c_void_p) for name in _KERNEL_TENSORS]
+
+
+class _Norm(ctypes.Structure):  # Norm<T>
+    _fields_ = [(name, ctypes.c_void_p) for name in ("weight", "yhat", "rstd")] + [
+        ("eps", ctypes.c_double)]
 
 
 @dataclass
@@ -231,8 +249,12 @@ def unavailable_reason(line_dag: LineDAG, device: torch.device) -> str:
     return ""
 
 
-def _pointers(tensors: tuple[Tensor, ...]) -> _Tensors:
-    return _Tensors(*(t.data_ptr() for t in tensors))
+def _inputs(tensors: tuple[Tensor, ...]) -> _Inputs:
+    return _Inputs(*(t.data_ptr() for t in tensors), *(t.stride(0) for t in tensors[:3]))
+
+
+def _grads(tensors: tuple[Tensor, ...]) -> _Grads:
+    return _Grads(*(t.data_ptr() for t in tensors))
 
 
 class CompiledPLSTM(torch.autograd.Function):
@@ -253,8 +275,8 @@ class CompiledPLSTM(torch.autograd.Function):
         suffix = "f64" if query.dtype == torch.float64 else "f32"
         out = inputs[2].new_empty(layout.node_of_rank.numel(), heads, v_dim)
         getattr(lib, f"plstm_dense_forward_{suffix}")(
-            ctypes.byref(struct), ctypes.byref(_pointers(inputs)), ctypes.c_void_p(out.data_ptr()),
-            ctypes.c_int64(torch.get_num_threads()))
+            ctypes.byref(struct), ctypes.byref(_inputs(inputs)), None,
+            ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(torch.get_num_threads()))
         ctx.save_for_backward(*inputs)
         ctx.layout = layout
         return out
@@ -272,17 +294,17 @@ class CompiledPLSTM(torch.autograd.Function):
                       torch.empty_like(t) for i, t in enumerate(inputs))
         grad_out = grad_out.contiguous()
         getattr(lib, f"plstm_dense_backward_{suffix}")(
-            ctypes.byref(struct), ctypes.byref(_pointers(inputs)),
-            ctypes.c_void_p(grad_out.data_ptr()), ctypes.byref(_pointers(grads)),
+            ctypes.byref(struct), ctypes.byref(_inputs(inputs)), None,
+            ctypes.c_void_p(grad_out.data_ptr()), ctypes.byref(_grads(grads)),
             ctypes.c_int64(torch.get_num_threads()))
         return (*grads, None)
 
 
 class _GateLayout(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int64) for name in ("nodes", "edges", "lines", "heads",
-                                                    "normalise")] + [
+                                                    "normalise", "node_stride")] + [
         ("alpha", ctypes.c_double)] + [(name, ctypes.c_void_p) for name in (
-            "tail", "head", "src", "dst", "group")]
+            "tail", "head", "src", "dst", "group", "node_bias")]
 
 
 def gates_available(*tensors: Optional[Tensor]) -> bool:
@@ -319,8 +341,8 @@ class CompiledGates(torch.autograd.Function):
         tail, head, src, dst, group = index
         num_nodes, heads = node_gate.size(0), node_gate.size(2)
         num_edges, num_lines = tail.numel(), src.numel()
-        layout = _GateLayout(num_nodes, num_edges, num_lines, heads, int(normalise), alpha,
-                             *(t.data_ptr() for t in index))
+        layout = _GateLayout(num_nodes, num_edges, num_lines, heads, int(normalise), 4 * heads,
+                             alpha, *(t.data_ptr() for t in index), None)
         new = lambda rows: node_gate.new_empty(rows, heads)  # noqa: E731
         source, transition, mark, direct, total = (new(num_edges), new(num_lines),
                                                    new(num_edges), new(num_nodes), new(num_edges))
@@ -353,6 +375,167 @@ class CompiledGates(torch.autograd.Function):
             *(_ptr(t) for t in (source, transition, mark, direct, *grads)), _ptr(d_node),
             _ptr(d_edge), _ptr(tau), _ptr(total), _ptr(acc))
         return d_node, d_edge, None, None, None
+
+
+#: ``CompiledConv``'s ``qk`` for queries and keys read as projected (no norm, no scale).
+QK_AS_IS = (False, 0.0, 1.0)
+
+
+class CompiledConv(torch.autograd.Function):
+    r"""``PLSTMConv``'s gates, kernel and per-head RMSNorm as one autograd node (its path on the
+    CPU where the compiled form runs; the math: :class:`CompiledGates`, :class:`CompiledPLSTM`,
+    :class:`~plstm_geometric.nn.MultiHeadRMSNorm`).
+
+    ``projection`` ``[N, W]`` is the layer's one projection of the nodes: per row ``q``, ``k``,
+    ``v`` (``[H, K]``, ``[H, K]``, ``[H, V]``) and the node gate parts (``[4, H]``), side by side;
+    ``node_bias`` ``[4, H]`` (or ``None``) is added to the node gate parts, so that the projection
+    can be a matmul without bias (whose backward sums no gradient columns for it).
+    The kernel and the gate pass read them in place and write their gradients into one ``[N, W]``
+    buffer, so that autograd neither copies the parts out nor concatenates their gradients (a
+    ``split`` and its backward ``cat``). ``edge_gate``, ``index``, ``normalise`` and ``alpha``
+    are :class:`CompiledGates`'. ``norm_weight`` ``[H, V]`` with
+    ``eps``: the rows of the result are normalised and scaled while the kernel still holds them
+    (``None``: the kernel output as it is). ``qk`` = (``normalise``, ``eps``, ``scale``):
+    ``q``, ``k`` enter the kernel as ``scale · q / max(|q|, eps)`` and ``k / max(|k|, eps)``
+    per head (``PLSTMConv``'s ``qk_norm`` and ``scale_qk``; without ``normalise`` only the
+    scale), computed into contiguous buffers first; :data:`QK_AS_IS`: read in place.
+    Returns ``[N, H, V]``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, projection: Tensor, node_bias: Optional[Tensor],
+                edge_gate: Optional[Tensor], norm_weight: Optional[Tensor],
+                dims: tuple[int, int, int],
+                index: tuple[Tensor, ...], normalise: bool, alpha: float, eps: float,
+                layout: CompiledLayout, qk: tuple[bool, float, float]) -> Tensor:
+        heads, k_dim, v_dim = dims
+        projection = projection.contiguous()
+        edge_gate = None if edge_gate is None else edge_gate.contiguous()
+        node_bias = None if node_bias is None else node_bias.contiguous()
+        index = tuple(t.contiguous() for t in index)  # read by pointer
+        num_nodes, width = projection.shape
+        gates = _GateLayout(num_nodes, index[0].numel(), index[2].numel(), heads, int(normalise),
+                            width, alpha, *(t.data_ptr() for t in index),
+                            None if node_bias is None else node_bias.data_ptr())
+        new = lambda rows: projection.new_empty(rows, heads)  # noqa: E731
+        source, transition, mark, total = (new(gates.edges), new(gates.lines), new(gates.edges),
+                                           new(gates.edges))
+        direct = new(num_nodes)
+        lib, _ = library()
+        suffix = "f64" if projection.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_gates_forward_{suffix}")(
+            ctypes.byref(gates), _ptr_at(projection, _columns(dims)[3]), _ptr(edge_gate),
+            _ptr(source), _ptr(transition), _ptr(mark), _ptr(direct), _ptr(total))
+        q, k, v = _projection_parts(projection, dims)
+        prepared: tuple[Tensor, ...] = ()
+        if qk != QK_AS_IS:
+            prepared = (projection.new_empty(num_nodes, heads, k_dim),
+                        projection.new_empty(num_nodes, heads, k_dim), new(num_nodes),
+                        new(num_nodes))  # q and k as the kernel reads them, |q|, |k|
+            getattr(lib, f"plstm_qk_prepare_{suffix}")(
+                *_qk_sizes(num_nodes, dims), *_strided(projection, dims)[:4],
+                ctypes.c_int64(qk[0]), ctypes.c_double(qk[1]), ctypes.c_double(qk[2]),
+                *map(_ptr, prepared))
+            q, k = prepared[:2]
+        yhat = rstd = None
+        if norm_weight is not None:
+            norm_weight = norm_weight.contiguous()
+            yhat, rstd = projection.new_empty(num_nodes, heads, v_dim), new(num_nodes)
+        out = projection.new_empty(num_nodes, heads, v_dim)
+        getattr(lib, f"plstm_dense_forward_{suffix}")(
+            ctypes.byref(layout.struct(heads, k_dim, v_dim)),
+            ctypes.byref(_inputs((q, k, v, source, transition, mark, direct))),
+            _norm(norm_weight, yhat, rstd, eps), ctypes.c_void_p(out.data_ptr()),
+            ctypes.c_int64(torch.get_num_threads()))
+        # The gate layout points into index's tensors and node_bias.
+        ctx.dims, ctx.gates, ctx.keep, ctx.eps, ctx.layout = (dims, gates, (index, node_bias), eps,
+                                                               layout)
+        ctx.has_bias, ctx.has_edge, ctx.qk = node_bias is not None, edge_gate is not None, qk
+        ctx.save_for_backward(projection, edge_gate, source, transition, mark, direct,
+                              norm_weight, yhat, rstd, *prepared)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Optional[Tensor], ...]:
+        (projection, edge_gate, source, transition, mark, direct, norm_weight, yhat, rstd,
+         *prepared) = ctx.saved_tensors
+        dims, gates = ctx.dims, ctx.gates
+        heads, k_dim, v_dim = dims
+        grad_out = grad_out.contiguous()
+        lib, _ = library()
+        suffix = "f64" if projection.dtype == torch.float64 else "f32"
+        # q, k, v are written by the kernel and the node gate parts by the gate pass; columns
+        # past them (none in PLSTMConv) are not read, so their gradient is zero.
+        d_projection = torch.empty_like(projection)
+        d_projection[:, _columns(dims)[3] + 4 * heads:].zero_()
+        d_gates = tuple(torch.empty_like(t) for t in (source, transition, mark, direct))
+        q, k, v = _projection_parts(projection, dims)
+        dq, dk, dv = _projection_parts(d_projection, dims)
+        if prepared:  # the kernel's q, k and their gradients are the prepared buffers
+            q, k = prepared[:2]
+            dq, dk = torch.empty_like(q), torch.empty_like(k)
+        getattr(lib, f"plstm_dense_backward_{suffix}")(
+            ctypes.byref(ctx.layout.struct(heads, k_dim, v_dim)),
+            ctypes.byref(_inputs((q, k, v, source, transition, mark, direct))),
+            _norm(norm_weight, yhat, rstd, ctx.eps), ctypes.c_void_p(grad_out.data_ptr()),
+            ctypes.byref(_grads((dq, dk, dv, *d_gates))), ctypes.c_int64(torch.get_num_threads()))
+        if prepared:
+            getattr(lib, f"plstm_qk_prepare_backward_{suffix}")(
+                *_qk_sizes(projection.size(0), dims), *map(_ptr, (*prepared, dq, dk)),
+                ctypes.c_int64(ctx.qk[0]), ctypes.c_double(ctx.qk[1]), ctypes.c_double(ctx.qk[2]),
+                *_strided(d_projection, dims)[:4])
+        d_edge = torch.empty_like(edge_gate) if ctx.has_edge else None
+        tau, total, acc = (torch.empty_like(transition), torch.empty_like(source),
+                           torch.empty_like(source))
+        at = _columns(dims)[3]
+        getattr(lib, f"plstm_gates_backward_{suffix}")(
+            ctypes.byref(gates), _ptr_at(projection, at), _ptr(edge_gate),
+            *(_ptr(t) for t in (source, transition, mark, direct, *d_gates)),
+            _ptr_at(d_projection, at), _ptr(d_edge), _ptr(tau), _ptr(total), _ptr(acc))
+        d_bias = None
+        if ctx.has_bias and ctx.needs_input_grad[1]:
+            d_bias = d_projection[:, at:at + 4 * heads].sum(0).view(4, heads)
+        d_weight = None
+        if norm_weight is not None and ctx.needs_input_grad[3]:
+            d_weight = torch.empty_like(norm_weight)
+            getattr(lib, f"plstm_norm_weight_grad_{suffix}")(
+                ctypes.c_int64(projection.size(0)), ctypes.c_int64(heads * v_dim),
+                _ptr(grad_out), _ptr(yhat), _ptr(d_weight))
+        return d_projection, d_bias, d_edge, d_weight, None, None, None, None, None, None, None
+
+
+def _columns(dims: tuple[int, int, int]) -> tuple[int, int, int, int]:
+    """Columns of a projection row where ``q``, ``k``, ``v`` and the node gate parts start."""
+    heads, k_dim, v_dim = dims
+    return 0, heads * k_dim, 2 * heads * k_dim, heads * (2 * k_dim + v_dim)
+
+
+def _ptr_at(t: Tensor, column: int) -> ctypes.c_void_p:
+    return ctypes.c_void_p(t.data_ptr() + column * t.element_size())
+
+
+def _projection_parts(projection: Tensor, dims: tuple[int, int, int]) -> tuple[Tensor, ...]:
+    heads, k_dim, v_dim = dims
+    q, k, v, _ = _columns(dims)
+    return (projection[:, q:k], projection[:, k:v], projection[:, v:v + heads * v_dim])
+
+
+def _strided(projection: Tensor, dims: tuple[int, int, int]) -> tuple[Any, ...]:
+    """Pointer and row stride of each of the projection's ``q``, ``k``, ``v``."""
+    stride = ctypes.c_int64(projection.stride(0))
+    return tuple(x for t in _projection_parts(projection, dims) for x in (_ptr(t), stride))
+
+
+def _qk_sizes(num_nodes: int, dims: tuple[int, int, int]) -> tuple[ctypes.c_int64, ...]:
+    return ctypes.c_int64(num_nodes), ctypes.c_int64(dims[0]), ctypes.c_int64(dims[1])
+
+
+def _norm(weight: Optional[Tensor], yhat: Optional[Tensor], rstd: Optional[Tensor],
+          eps: float) -> Optional[Any]:
+    if weight is None:
+        return None
+    return ctypes.byref(_Norm(weight.data_ptr(), yhat.data_ptr(), rstd.data_ptr(), eps))
 
 
 def plstm_dag_compiled(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
