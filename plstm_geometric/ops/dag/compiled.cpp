@@ -397,6 +397,85 @@ static void gates_backward(const GateLayout *G, const T *ng, const T *eg, const 
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// PLSTM2D's output norm (nn/grid.py): per-head RMSNorm of every orientation's output, summed
+// over the orientations, y [B, O, R, V] -> out [B, R, V] with R = nodes x heads and head
+// h = r % H:   out[b, r] = w_h * sum_o y[b, o, r] / sqrt(mean_v y[b, o, r]^2 + eps).
+// One pass each way over y, instead of torch's ~10 elementwise ops on the O-times-larger
+// tensor and their backward. Images are split over the threads.
+struct NormLayout {
+  i64 images, orientations, rows, heads, vd;
+  double eps;
+};
+
+template <typename F>
+static void over_images(i64 images, i64 threads, const F &image) {
+  threads = std::max<i64>(1, std::min(threads, images));
+  auto task = [&](i64 t) {
+    for (i64 b = t; b < images; b += threads) image(t, b);
+  };
+  if (threads == 1) return task(0);
+  std::vector<std::thread> pool;
+  for (i64 t = 0; t < threads; ++t) pool.emplace_back(task, t);
+  for (auto &th : pool) th.join();
+}
+
+template <typename T>
+static inline T inv_rms(const T *row, i64 V, double eps) {
+  return T(1) / std::sqrt(dot(row, row, V) / T(V) + T(eps));
+}
+
+// rstd [B, O, R]: the 1 / rms of every row, kept for the backward.
+template <typename T>
+static void norm_sum_forward(const NormLayout *N, const T *y, const T *w, T *out, T *rstd,
+                             i64 threads) {
+  const i64 O = N->orientations, R = N->rows, H = N->heads, V = N->vd;
+  over_images(N->images, threads, [&](i64, i64 b) {
+    for (i64 r = 0; r < R; ++r) {
+      T *dst = out + (b * R + r) * V;
+      std::fill(dst, dst + V, T(0));
+      for (i64 o = 0; o < O; ++o) {
+        const T *row = y + ((b * O + o) * R + r) * V;
+        const T inv = rstd[(b * O + o) * R + r] = inv_rms(row, V, N->eps);
+        axpy(inv, row, dst, V);
+      }
+      const T *wh = w + (r % H) * V;
+      for (i64 c = 0; c < V; ++c) dst[c] *= wh[c];
+    }
+  });
+}
+
+// With g = dout w_h and yhat = y / rms:  dy = (g - yhat mean_v(g yhat)) / rms,
+// dw_h = sum over images, orientations and nodes of dout yhat (one partial sum per thread).
+template <typename T>
+static void norm_sum_backward(const NormLayout *N, const T *y, const T *w, const T *rstd,
+                              const T *dout, T *dy, T *dw, i64 threads) {
+  const i64 O = N->orientations, R = N->rows, H = N->heads, V = N->vd;
+  threads = std::max<i64>(1, std::min(threads, N->images));
+  std::vector<T> partial((size_t)(threads * H * V), T(0)), scratch((size_t)(threads * 3 * V));
+  over_images(N->images, threads, [&](i64 t, i64 b) {
+    T *g = scratch.data() + t * 3 * V, *yhat = g + V, *sum = yhat + V;
+    for (i64 r = 0; r < R; ++r) {
+      const T *d = dout + (b * R + r) * V, *wh = w + (r % H) * V;
+      for (i64 c = 0; c < V; ++c) g[c] = d[c] * wh[c];
+      std::fill(sum, sum + V, T(0));
+      for (i64 o = 0; o < O; ++o) {
+        const i64 row = (b * O + o) * R + r;
+        const T inv = rstd[row], *x = y + row * V;
+        for (i64 c = 0; c < V; ++c) yhat[c] = x[c] * inv;
+        const T mean = dot(g, yhat, V) / T(V);
+        T *dx = dy + row * V;
+        for (i64 c = 0; c < V; ++c) dx[c] = (g[c] - yhat[c] * mean) * inv;
+        axpy(T(1), yhat, sum, V);
+      }
+      T *p = partial.data() + (t * H + r % H) * V;
+      for (i64 c = 0; c < V; ++c) p[c] += d[c] * sum[c];
+    }
+  });
+  std::fill(dw, dw + H * V, T(0));
+  for (i64 t = 0; t < threads; ++t) axpy(T(1), partial.data() + t * H * V, dw, H * V);
+}
+
 extern "C" {
 void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, float *y, i64 threads) {
   forward(L, in, y, threads);
@@ -432,5 +511,23 @@ void plstm_gates_backward_f64(const GateLayout *G, const double *ng, const doubl
                               const double *dd, double *dng, double *deg, double *tau,
                               double *total, double *acc) {
   gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
+}
+void plstm_norm_sum_forward_f32(const NormLayout *N, const float *y, const float *w,
+                                float *out, float *rstd, i64 threads) {
+  norm_sum_forward(N, y, w, out, rstd, threads);
+}
+void plstm_norm_sum_forward_f64(const NormLayout *N, const double *y, const double *w,
+                                double *out, double *rstd, i64 threads) {
+  norm_sum_forward(N, y, w, out, rstd, threads);
+}
+void plstm_norm_sum_backward_f32(const NormLayout *N, const float *y, const float *w,
+                                 const float *rstd, const float *dout, float *dy, float *dw,
+                                 i64 threads) {
+  norm_sum_backward(N, y, w, rstd, dout, dy, dw, threads);
+}
+void plstm_norm_sum_backward_f64(const NormLayout *N, const double *y, const double *w,
+                                 const double *rstd, const double *dout, double *dy,
+                                 double *dw, i64 threads) {
+  norm_sum_backward(N, y, w, rstd, dout, dy, dw, threads);
 }
 }

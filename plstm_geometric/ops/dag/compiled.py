@@ -100,6 +100,7 @@ def load_library(compiler: Optional[str] = None,
     for name in ("forward_f32", "forward_f64", "backward_f32", "backward_f64"):
         getattr(lib, f"plstm_dense_{name}").restype = None
         getattr(lib, f"plstm_gates_{name}").restype = None
+        getattr(lib, f"plstm_norm_sum_{name}").restype = None
     return lib, ""
 
 
@@ -353,6 +354,58 @@ class CompiledGates(torch.autograd.Function):
             *(_ptr(t) for t in (source, transition, mark, direct, *grads)), _ptr(d_node),
             _ptr(d_edge), _ptr(tau), _ptr(total), _ptr(acc))
         return d_node, d_edge, None, None, None
+
+
+class _NormLayout(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in ("images", "orientations", "rows", "heads",
+                                                    "vd")] + [("eps", ctypes.c_double)]
+
+
+def norm_sum_available(y: Tensor, weight: Tensor) -> bool:
+    """Whether :class:`CompiledNormSum` can take ``y`` and ``weight``: CPU, one dtype, float32
+    or float64 (half types and CUDA go the torch way), and the library built."""
+    return (y.device.type == "cpu" and weight.device.type == "cpu" and y.dtype == weight.dtype
+            and y.dtype in (torch.float32, torch.float64) and library()[0] is not None)
+
+
+class CompiledNormSum(torch.autograd.Function):
+    r"""``PLSTM2D``'s output norm in one C++ pass each way (``compiled.cpp``,
+    ``norm_sum_forward``): every orientation's output normalised per head by
+    :class:`~plstm_geometric.nn.norm.MultiHeadRMSNorm`'s formula, scaled by ``weight`` and
+    summed over the orientations.
+
+    ``y`` ``[B, O, ..., H, V]``, ``weight`` ``[H, V]``; returns ``[B, ..., H, V]``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, y: Tensor, weight: Tensor, eps: float) -> Tensor:
+        y, weight = y.contiguous(), weight.contiguous()
+        B, O, heads, v_dim = y.size(0), y.size(1), y.size(-2), y.size(-1)
+        rows = y[0, 0].numel() // v_dim
+        layout = _NormLayout(B, O, rows, heads, v_dim, eps)
+        out = y.new_empty(B, *y.shape[2:])
+        rstd = y.new_empty(B, O, rows)
+        lib, _ = library()
+        suffix = "f64" if y.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_norm_sum_forward_{suffix}")(
+            ctypes.byref(layout), _ptr(y), _ptr(weight), _ptr(out), _ptr(rstd),
+            ctypes.c_int64(torch.get_num_threads()))
+        ctx.layout = layout
+        ctx.save_for_backward(y, weight, rstd)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Optional[Tensor], ...]:
+        y, weight, rstd = ctx.saved_tensors
+        d_out = d_out.contiguous()
+        d_y, d_weight = torch.empty_like(y), torch.empty_like(weight)
+        lib, _ = library()
+        suffix = "f64" if y.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_norm_sum_backward_{suffix}")(
+            ctypes.byref(ctx.layout), _ptr(y), _ptr(weight), _ptr(rstd), _ptr(d_out), _ptr(d_y),
+            _ptr(d_weight), ctypes.c_int64(torch.get_num_threads()))
+        return d_y, d_weight, None
 
 
 def plstm_dag_compiled(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
