@@ -34,12 +34,14 @@ def _dag_oracle(inputs, drop_dl):
                         for o, flip in enumerate(FLIPS)], 1)
 
 
-@pytest.mark.parametrize("form", ["dense", "wavefront", "chunkwise"])
+@pytest.mark.parametrize("form", ["dense", "wavefront", "chunkwise",
+                                  pytest.param("graph", marks=needs_compiled)])
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
 @pytest.mark.parametrize("step_entries", [1, 1 << 19], ids=["per-image", "one-step"])
 def test_orientations_equal_plstm_dag(form, drop_dl, step_entries, monkeypatch):
     """Each orientation of one call equals plstm_dag (float64, outputs and gradients); the
-    dense form also when its batch loop runs one image per step."""
+    dense form also when its batch loop runs one image per step; the graph form with the
+    orientations' graphs sharing q, k, v rows and Q K^T."""
     monkeypatch.setattr(dense, "DENSE_STEP_ENTRIES", step_entries)
     inputs = _orientation_inputs(4, 5, drop_dl, seed=3)
     used = [t.requires_grad_() for t in inputs if t is not None]
@@ -63,11 +65,12 @@ def test_orientations_equal_single_calls():
         assert torch.equal(out[:, o], single)
 
 
-def test_gradcheck_dense_2d():
+@pytest.mark.parametrize("form", ["dense", pytest.param("graph", marks=needs_compiled)])
+def test_gradcheck_2d_orientations(form):
     inputs = _orientation_inputs(2, 3, False, seed=1)
     inputs = [t[:1].clone().requires_grad_() for t in inputs]
     assert torch.autograd.gradcheck(
-        lambda *a: plstm_2d_orientations(*a, flips=FLIPS, form="dense"), inputs)
+        lambda *a: plstm_2d_orientations(*a, flips=FLIPS, form=form), inputs)
 
 
 @needs_compiled
