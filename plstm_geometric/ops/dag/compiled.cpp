@@ -408,11 +408,14 @@ struct NormLayout {
   double eps;
 };
 
+// Images b = t, t + threads, ... on thread t; every thread calls its own copy of `image`
+// (which may own that thread's scratch).
 template <typename F>
 static void over_images(i64 images, i64 threads, const F &image) {
   threads = std::max<i64>(1, std::min(threads, images));
   auto task = [&](i64 t) {
-    for (i64 b = t; b < images; b += threads) image(t, b);
+    F mine = image;
+    for (i64 b = t; b < images; b += threads) mine(t, b);
   };
   if (threads == 1) return task(0);
   std::vector<std::thread> pool;
@@ -476,6 +479,238 @@ static void norm_sum_backward(const NormLayout *N, const T *y, const T *w, const
   for (i64 t = 0; t < threads; ++t) axpy(T(1), partial.data() + t * H * V, dw, H * V);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The grid recurrence (ops/grid/wavefront.py, SPEC §5) with K x V cell states, one task per
+// image: per orientation and head the nodes run in the orientation's row-major order, each
+//   R = T^rl R_l + T^ru D_u + S^r k v^T,   D = T^dl R_l + T^du D_u + S^d k v^T,
+//   y = (M^l R_l + M^u D_u)^T q + D (q . k) v,
+// with R_l the right state of the previous node along x and D_u the down state of the
+// previous node along y (zero at the border). Per node that is ~8 K x V multiply-adds, all
+// along V (no horizontal sums in the forward), where the closed form walks every node pair
+// m -> i of the quadrant. The forward keeps only a row of R states; the backward recomputes
+// every state of one (orientation, head) and sweeps back in reverse order, handing dR and dD
+// to the previous row / node. The orientations of an image read and add to the same q, k, v
+// rows, so one image's work stays on one thread.
+// Layout: q, k [B, X, Y, H, K], v [B, X, Y, H, V], gates [B, O, X, Y, H] (S^r, S^d, T^rl,
+// T^ru, T^dl, T^du, M^l, M^u, D; T^ru, T^dl may be null: that turn is absent), y and dy
+// [B, O, X, Y, H, V]; flips [O, 2] (towards decreasing x, y).
+struct GridLayout {
+  i64 images, orientations, X, Y, heads, kd, vd;
+  const i64 *flips;
+};
+
+template <typename T>
+struct GridInputs {
+  const T *q, *k, *v, *gate[9];
+};
+
+template <typename T>
+struct GridGrads {
+  T *q, *k, *v, *gate[9];
+};
+
+// The nodes of orientation o in their order: node t = xi * Y + yi sits at (x, y).
+static inline void grid_node(const GridLayout &L, i64 o, i64 xi, i64 yi, i64 &x, i64 &y) {
+  x = L.flips[2 * o] ? L.X - 1 - xi : xi;
+  y = L.flips[2 * o + 1] ? L.Y - 1 - yi : yi;
+}
+
+template <typename T>
+static inline T sum(const T *a, i64 n) {
+  T s = 0;
+  for (i64 c = 0; c < n; ++c) s += a[c];
+  return s;
+}
+
+template <typename T>
+static inline T gate_at(const T *gate, i64 index) { return gate ? gate[index] : T(0); }
+
+// One node's states and (if y) output: R, D from R_l, D_u. acc: 2 V of scratch for the
+// generic sizes (VC = 0); with V known at compile time the accumulators are local arrays
+// (registers).
+template <typename T, i64 KC, i64 VC>
+static inline void grid_step(const GridLayout &L, const T *const *g, i64 gi, const T *q,
+                             const T *k, const T *v, const T *rl, const T *du, T *r, T *d, T *y,
+                             T *acc) {
+  const i64 K = KC ? KC : L.kd, V = VC ? VC : L.vd;
+  const T sr = g[0][gi], sd = g[1][gi], trl = g[2][gi], tru = gate_at(g[3], gi),
+          tdl = gate_at(g[4], gi), tdu = g[5][gi], ml = g[6][gi], mu = g[7][gi];
+  T local[VC ? 2 * VC : 1];
+  T *a0 = VC ? local : acc, *a1 = a0 + V;  // two accumulators: half the dependency chain
+  if (y) std::fill(a0, a0 + V, T(0)), std::fill(a1, a1 + V, T(0));
+  for (i64 c = 0; c < K; ++c) {
+    const T *rc = rl + c * V, *dc = du + c * V;
+    T *ro = r + c * V, *dout = d + c * V;
+    const T skr = sr * k[c], skd = sd * k[c], wl = ml * q[c], wu = mu * q[c];
+    // Blocks of 16, every load before any store (as in axpy: otherwise possible overlaps of
+    // the state rows keep the compiler scalar).
+    for (i64 j0 = 0; j0 < V; j0 += 16) {
+      const i64 w = std::min<i64>(16, V - j0);
+      T nr[16], nd[16];
+      for (i64 j = 0; j < w; ++j) {
+        const T a = rc[j0 + j], b = dc[j0 + j], x = v[j0 + j];
+        nr[j] = trl * a + tru * b + skr * x;
+        nd[j] = tdl * a + tdu * b + skd * x;
+        if (y) a0[j0 + j] += wl * a, a1[j0 + j] += wu * b;
+      }
+      // Two loops: interleaved, the stores to rows that may overlap would stay in order.
+      for (i64 j = 0; j < w; ++j) ro[j0 + j] = nr[j];
+      for (i64 j = 0; j < w; ++j) dout[j0 + j] = nd[j];
+    }
+  }
+  if (y) {
+    const T p = g[8][gi] * dot(q, k, K);
+    for (i64 j = 0; j < V; ++j) y[j] = a0[j] + a1[j] + p * v[j];
+  }
+}
+
+template <typename T, i64 KC, i64 VC>
+static void grid_forward_image(const GridLayout &L, const GridInputs<T> &in, T *y, i64 b,
+                               std::vector<T> &scratch) {
+  const i64 X = L.X, Y = L.Y, H = L.heads, O = L.orientations, K = KC ? KC : L.kd,
+            V = VC ? VC : L.vd, S = K * V;
+  // Rows of R states (previous and current), two D states, a zero state, accumulators.
+  scratch.assign((size_t)((2 * Y + 3) * S + 2 * V), T(0));
+  T *rows = scratch.data(), *dstate = rows + 2 * Y * S, *zero = dstate + 2 * S,
+    *acc = zero + S;
+  for (i64 o = 0; o < O; ++o)
+    for (i64 h = 0; h < H; ++h)
+      for (i64 xi = 0; xi < X; ++xi) {
+        T *prev = rows + (xi % 2) * Y * S, *cur = rows + (1 - xi % 2) * Y * S;
+        for (i64 yi = 0; yi < Y; ++yi) {
+          i64 x, yy;
+          grid_node(L, o, xi, yi, x, yy);
+          const i64 node = (b * X + x) * Y + yy, gi = ((b * O + o) * X * Y + x * Y + yy) * H + h;
+          const T *rl = xi ? prev + yi * S : zero, *du = yi ? dstate + (yi % 2) * S : zero;
+          grid_step<T, KC, VC>(L, in.gate, gi, in.q + (node * H + h) * K,
+                               in.k + (node * H + h) * K, in.v + (node * H + h) * V, rl, du,
+                               cur + yi * S, dstate + (1 - yi % 2) * S, y + gi * V, acc);
+        }
+      }
+}
+
+template <typename T, i64 KC, i64 VC>
+static void grid_backward_image(const GridLayout &L, const GridInputs<T> &in, const T *dy,
+                                const GridGrads<T> &d, i64 b, std::vector<T> &scratch) {
+  const i64 X = L.X, Y = L.Y, N = X * Y, H = L.heads, O = L.orientations, K = KC ? KC : L.kd,
+            V = VC ? VC : L.vd, S = K * V;
+  // Every R and D state of one (orientation, head) by node order, two rows of dR (from the
+  // next row, to the previous one), two dD, a zero state, accumulators (generic sizes).
+  scratch.assign((size_t)((2 * N + 2 * Y + 3) * S + 9 * V), T(0));
+  T *rs = scratch.data(), *ds = rs + N * S, *drows = ds + N * S, *dd = drows + 2 * Y * S,
+    *zero = dd + 2 * S, *acc = zero + S;
+  for (i64 node = b * N; node < (b + 1) * N; ++node)
+    for (i64 h = 0; h < H; ++h) {
+      std::fill(d.q + (node * H + h) * K, d.q + (node * H + h + 1) * K, T(0));
+      std::fill(d.k + (node * H + h) * K, d.k + (node * H + h + 1) * K, T(0));
+      std::fill(d.v + (node * H + h) * V, d.v + (node * H + h + 1) * V, T(0));
+    }
+  T local[VC ? 9 * VC : 1], *base = VC ? local : acc;
+  T *wr = base, *wd = wr + V, *ul = wd + V, *uu = ul + V, *dv = uu + V,
+    *prl = dv + V, *pru = prl + V, *pdl = pru + V, *pdu = pdl + V;
+  for (i64 o = 0; o < O; ++o)
+    for (i64 h = 0; h < H; ++h) {
+      for (i64 t = 0; t < N; ++t) {  // forward again, keeping every state
+        const i64 xi = t / Y, yi = t % Y;
+        i64 x, yy;
+        grid_node(L, o, xi, yi, x, yy);
+        const i64 node = (b * X + x) * Y + yy, gi = ((b * O + o) * N + x * Y + yy) * H + h;
+        grid_step<T, KC, VC>(L, in.gate, gi, in.q + (node * H + h) * K,
+                             in.k + (node * H + h) * K, in.v + (node * H + h) * V,
+                             xi ? rs + (t - Y) * S : zero, yi ? ds + (t - 1) * S : zero,
+                             rs + t * S, ds + t * S, nullptr, acc);
+      }
+      for (i64 t = N - 1; t >= 0; --t) {
+        const i64 xi = t / Y, yi = t % Y;
+        i64 x, yy;
+        grid_node(L, o, xi, yi, x, yy);
+        const i64 node = (b * X + x) * Y + yy, gi = ((b * O + o) * N + x * Y + yy) * H + h;
+        const T *q = in.q + (node * H + h) * K, *k = in.k + (node * H + h) * K,
+                *v = in.v + (node * H + h) * V, *dyn = dy + gi * V;
+        const T *const *g = in.gate;
+        const T sr = g[0][gi], sd = g[1][gi], trl = g[2][gi], tru = gate_at(g[3], gi),
+                tdl = gate_at(g[4], gi), tdu = g[5][gi], ml = g[6][gi], mu = g[7][gi],
+                dir = g[8][gi];
+        const T *rl = xi ? rs + (t - Y) * S : zero, *du = yi ? ds + (t - 1) * S : zero;
+        // dR of this node's R (from the next row's node), dD of its D (from the next node);
+        // out: dR_l for the previous row's node, dD_u for the previous node.
+        T *in_rows = drows + (xi % 2) * Y * S, *out_rows = drows + (1 - xi % 2) * Y * S;
+        const T *dr = xi + 1 < X ? in_rows + yi * S : zero,
+                *ddi = yi + 1 < Y ? dd + (yi % 2) * S : zero;
+        T *drl = out_rows + yi * S, *ddu = dd + (1 - yi % 2) * S;
+        T *dq = d.q + (node * H + h) * K, *dk = d.k + (node * H + h) * K;
+        std::fill(base, base + 9 * V, T(0));
+        for (i64 c = 0; c < K; ++c) {
+          const T *rc = rl + c * V, *dc = du + c * V, *drc = dr + c * V, *ddc = ddi + c * V;
+          T *drlc = drl + c * V, *dduc = ddu + c * V;
+          const T mq = ml * q[c], uq = mu * q[c], qc = q[c], kc = k[c];
+          T cl = 0, cu = 0, ce = 0;
+          for (i64 j0 = 0; j0 < V; j0 += 16) {  // blocks, loads before stores (grid_step)
+            const i64 w = std::min<i64>(16, V - j0);
+            T nl[16], nu[16];
+            for (i64 j = 0; j < w; ++j) {
+              const i64 jj = j0 + j;
+              const T a = rc[jj], b = dc[jj], dra = drc[jj], ddb = ddc[jj], g = dyn[jj];
+              nl[j] = mq * g + trl * dra + tdl * ddb;
+              nu[j] = uq * g + tru * dra + tdu * ddb;
+              const T ej = sr * dra + sd * ddb;
+              ul[jj] += qc * a, uu[jj] += qc * b;
+              prl[jj] += dra * a, pru[jj] += dra * b;
+              pdl[jj] += ddb * a, pdu[jj] += ddb * b;
+              wr[jj] += kc * dra, wd[jj] += kc * ddb;
+              dv[jj] += kc * ej;
+              cl += a * g, cu += b * g, ce += ej * v[jj];
+            }
+            for (i64 j = 0; j < w; ++j) drlc[j0 + j] = nl[j];
+            for (i64 j = 0; j < w; ++j) dduc[j0 + j] = nu[j];
+          }
+          dq[c] += ml * cl + mu * cu;
+          dk[c] += ce;
+        }
+        const T vdy = dot(v, dyn, V), qk = dot(q, k, K);
+        for (i64 c = 0; c < K; ++c) dq[c] += dir * vdy * k[c], dk[c] += dir * vdy * q[c];
+        T *dvn = d.v + (node * H + h) * V;
+        for (i64 j = 0; j < V; ++j) dvn[j] += dv[j] + dir * qk * dyn[j];
+        T *const *dg = d.gate;
+        dg[0][gi] = dot(wr, v, V);
+        dg[1][gi] = dot(wd, v, V);
+        dg[2][gi] = sum(prl, V);
+        if (dg[3]) dg[3][gi] = sum(pru, V);
+        if (dg[4]) dg[4][gi] = sum(pdl, V);
+        dg[5][gi] = sum(pdu, V);
+        dg[6][gi] = dot(ul, dyn, V);
+        dg[7][gi] = dot(uu, dyn, V);
+        dg[8][gi] = qk * vdy;
+      }
+    }
+}
+
+template <typename T, i64 KC, i64 VC>
+static void grid_forward_sized(const GridLayout *L, const GridInputs<T> *in, T *y, i64 threads) {
+  over_images(L->images, threads, [&, scratch = std::vector<T>()](i64, i64 b) mutable {
+    grid_forward_image<T, KC, VC>(*L, *in, y, b, scratch);
+  });
+}
+
+template <typename T, i64 KC, i64 VC>
+static void grid_backward_sized(const GridLayout *L, const GridInputs<T> *in, const T *dy,
+                                const GridGrads<T> *d, i64 threads) {
+  over_images(L->images, threads, [&, scratch = std::vector<T>()](i64, i64 b) mutable {
+    grid_backward_image<T, KC, VC>(*L, *in, dy, *d, b, scratch);
+  });
+}
+
+template <typename T>
+static void grid_forward(const GridLayout *L, const GridInputs<T> *in, T *y, i64 threads) {
+  DISPATCH(grid_forward_sized, L, in, y, threads)
+}
+
+template <typename T>
+static void grid_backward(const GridLayout *L, const GridInputs<T> *in, const T *dy,
+                          const GridGrads<T> *d, i64 threads) {
+  DISPATCH(grid_backward_sized, L, in, dy, d, threads)
+}
+
 extern "C" {
 void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, float *y, i64 threads) {
   forward(L, in, y, threads);
@@ -529,5 +764,21 @@ void plstm_norm_sum_backward_f64(const NormLayout *N, const double *y, const dou
                                  const double *rstd, const double *dout, double *dy,
                                  double *dw, i64 threads) {
   norm_sum_backward(N, y, w, rstd, dout, dy, dw, threads);
+}
+void plstm_grid_forward_f32(const GridLayout *L, const GridInputs<float> *in, float *y,
+                            i64 threads) {
+  grid_forward(L, in, y, threads);
+}
+void plstm_grid_forward_f64(const GridLayout *L, const GridInputs<double> *in, double *y,
+                            i64 threads) {
+  grid_forward(L, in, y, threads);
+}
+void plstm_grid_backward_f32(const GridLayout *L, const GridInputs<float> *in, const float *dy,
+                             const GridGrads<float> *d, i64 threads) {
+  grid_backward(L, in, dy, d, threads);
+}
+void plstm_grid_backward_f64(const GridLayout *L, const GridInputs<double> *in,
+                             const double *dy, const GridGrads<double> *d, i64 threads) {
+  grid_backward(L, in, dy, d, threads);
 }
 }

@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -101,6 +101,7 @@ def load_library(compiler: Optional[str] = None,
         getattr(lib, f"plstm_dense_{name}").restype = None
         getattr(lib, f"plstm_gates_{name}").restype = None
         getattr(lib, f"plstm_norm_sum_{name}").restype = None
+        getattr(lib, f"plstm_grid_{name}").restype = None
     return lib, ""
 
 
@@ -406,6 +407,75 @@ class CompiledNormSum(torch.autograd.Function):
             ctypes.byref(ctx.layout), _ptr(y), _ptr(weight), _ptr(rstd), _ptr(d_out), _ptr(d_y),
             _ptr(d_weight), ctypes.c_int64(torch.get_num_threads()))
         return d_y, d_weight, None
+
+
+class _GridLayout(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in ("images", "orientations", "X", "Y", "heads",
+                                                    "kd", "vd")] + [("flips", ctypes.c_void_p)]
+
+
+class _GridTensors(ctypes.Structure):  # GridInputs<T> and GridGrads<T>
+    _fields_ = [(name, ctypes.c_void_p) for name in ("q", "k", "v")] + [
+        ("gate", ctypes.c_void_p * 9)]
+
+
+def _grid_pointers(tensors: tuple[Optional[Tensor], ...]) -> _GridTensors:
+    return _GridTensors(*(t.data_ptr() for t in tensors[:3]),
+                        (ctypes.c_void_p * 9)(*(None if t is None else t.data_ptr()
+                                                for t in tensors[3:])))
+
+
+def grid_available(*tensors: Optional[Tensor]) -> bool:
+    """Whether :class:`CompiledGrid` can take these inputs: CPU, one dtype, float32 or float64,
+    and the library built."""
+    given = [t for t in tensors if t is not None]
+    return (all(t.device.type == "cpu" and t.dtype == given[0].dtype for t in given)
+            and given[0].dtype in (torch.float32, torch.float64) and library()[0] is not None)
+
+
+class CompiledGrid(torch.autograd.Function):
+    r"""The grid recurrence of :func:`~plstm_geometric.ops.grid.plstm_2d_orientations` with
+    :math:`K \times V` cell states, one C++ loop over the nodes per (image, orientation,
+    head), forward and backward (``compiled.cpp``, ``grid_forward``).
+
+    ``query``, ``key`` ``[B, X, Y, H, K]``, ``value`` ``[B, X, Y, H, V]``, the nine gates
+    ``[B, O, X, Y, H]`` (``trans_ru``, ``trans_dl`` may be ``None``), ``flips`` the ``O``
+    orientations' (x, y) flips; returns ``[B, O, X, Y, H, V]``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, flips: Sequence[tuple[bool, bool]], query: Tensor, key: Tensor,
+                value: Tensor, *gates: Optional[Tensor]) -> Tensor:
+        inputs = tuple(None if t is None else t.contiguous() for t in (query, key, value, *gates))
+        B, X, Y, heads, k_dim = query.shape
+        flips = torch.tensor([[bool(f) for f in flip] for flip in flips],
+                             dtype=torch.long).view(-1, 2)
+        O, v_dim = flips.size(0), value.size(-1)
+        layout = _GridLayout(B, O, X, Y, heads, k_dim, v_dim, flips.data_ptr())
+        out = inputs[2].new_empty(B, O, X, Y, heads, v_dim)
+        lib, _ = library()
+        suffix = "f64" if query.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_grid_forward_{suffix}")(
+            ctypes.byref(layout), ctypes.byref(_grid_pointers(inputs)), _ptr(out),
+            ctypes.c_int64(torch.get_num_threads()))
+        ctx.layout, ctx.flips = layout, flips  # the layout points into flips
+        ctx.absent = [t is None for t in inputs]
+        ctx.save_for_backward(*(t for t in inputs if t is not None))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Optional[Tensor], ...]:
+        saved = iter(ctx.saved_tensors)
+        inputs = tuple(None if absent else next(saved) for absent in ctx.absent)
+        grads = tuple(None if t is None else torch.empty_like(t) for t in inputs)  # all written
+        grad_out = grad_out.contiguous()
+        lib, _ = library()
+        suffix = "f64" if inputs[0].dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_grid_backward_{suffix}")(
+            ctypes.byref(ctx.layout), ctypes.byref(_grid_pointers(inputs)), _ptr(grad_out),
+            ctypes.byref(_grid_pointers(grads)), ctypes.c_int64(torch.get_num_threads()))
+        return (None, *grads)
 
 
 def plstm_dag_compiled(query: Tensor, key: Tensor, value: Tensor, source: Tensor,
