@@ -525,14 +525,13 @@ static inline T sum(const T *a, i64 n) {
 template <typename T>
 static inline T gate_at(const T *gate, i64 index) { return gate ? gate[index] : T(0); }
 
-// One node's states and (if y) output: R, D from R_l, D_u. acc: 2 V of scratch for the
-// generic sizes (VC = 0); with V known at compile time the accumulators are local arrays
-// (registers).
+// One node's states and (if y) output: R, D [kd, vd] from R_l, D_u. acc: 2 vd of scratch for
+// the generic sizes (VC = 0); with V known at compile time the accumulators are local arrays
+// (registers). With k and v (and the sizes) swapped it computes the transposed states.
 template <typename T, i64 KC, i64 VC>
-static inline void grid_step(const GridLayout &L, const T *const *g, i64 gi, const T *q,
-                             const T *k, const T *v, const T *rl, const T *du, T *r, T *d, T *y,
-                             T *acc) {
-  const i64 K = KC ? KC : L.kd, V = VC ? VC : L.vd;
+static inline void grid_step(i64 kd, i64 vd, const T *const *g, i64 gi, const T *q, const T *k,
+                             const T *v, const T *rl, const T *du, T *r, T *d, T *y, T *acc) {
+  const i64 K = KC ? KC : kd, V = VC ? VC : vd;
   const T sr = g[0][gi], sd = g[1][gi], trl = g[2][gi], tru = gate_at(g[3], gi),
           tdl = gate_at(g[4], gi), tdu = g[5][gi], ml = g[6][gi], mu = g[7][gi];
   T local[VC ? 2 * VC : 1];
@@ -582,7 +581,7 @@ static void grid_forward_image(const GridLayout &L, const GridInputs<T> &in, T *
           grid_node(L, o, xi, yi, x, yy);
           const i64 node = (b * X + x) * Y + yy, gi = ((b * O + o) * X * Y + x * Y + yy) * H + h;
           const T *rl = xi ? prev + yi * S : zero, *du = yi ? dstate + (yi % 2) * S : zero;
-          grid_step<T, KC, VC>(L, in.gate, gi, in.q + (node * H + h) * K,
+          grid_step<T, KC, VC>(K, V, in.gate, gi, in.q + (node * H + h) * K,
                                in.k + (node * H + h) * K, in.v + (node * H + h) * V, rl, du,
                                cur + yi * S, dstate + (1 - yi % 2) * S, y + gi * V, acc);
         }
@@ -594,9 +593,12 @@ static void grid_backward_image(const GridLayout &L, const GridInputs<T> &in, co
                                 const GridGrads<T> &d, i64 b, std::vector<T> &scratch) {
   const i64 X = L.X, Y = L.Y, N = X * Y, H = L.heads, O = L.orientations, K = KC ? KC : L.kd,
             V = VC ? VC : L.vd, S = K * V;
-  // Every R and D state of one (orientation, head) by node order, two rows of dR (from the
-  // next row, to the previous one), two dD, a zero state, accumulators (generic sizes).
-  scratch.assign((size_t)((2 * N + 2 * Y + 3) * S + 9 * V), T(0));
+  // The backward runs on transposed states [V, K] (rows along V): then dq and dk accumulate
+  // down the rows and only dv needs one sum across a row per row, where row-major states
+  // needed three per row of K. Scratch: every R^T and D^T of one (orientation, head) by node
+  // order, two rows of dR^T (from the next row, to the previous one), two dD^T, a zero state,
+  // accumulators (generic sizes).
+  scratch.assign((size_t)((2 * N + 2 * Y + 3) * S + 10 * K), T(0));
   T *rs = scratch.data(), *ds = rs + N * S, *drows = ds + N * S, *dd = drows + 2 * Y * S,
     *zero = dd + 2 * S, *acc = zero + S;
   for (i64 node = b * N; node < (b + 1) * N; ++node)
@@ -605,20 +607,20 @@ static void grid_backward_image(const GridLayout &L, const GridInputs<T> &in, co
       std::fill(d.k + (node * H + h) * K, d.k + (node * H + h + 1) * K, T(0));
       std::fill(d.v + (node * H + h) * V, d.v + (node * H + h + 1) * V, T(0));
     }
-  T local[VC ? 9 * VC : 1], *base = VC ? local : acc;
-  T *wr = base, *wd = wr + V, *ul = wd + V, *uu = ul + V, *dv = uu + V,
-    *prl = dv + V, *pru = prl + V, *pdl = pru + V, *pdu = pdl + V;
+  T local[KC ? 8 * KC : 1], *base = KC ? local : acc;
+  T *ul = base, *uu = ul + K, *wr = uu + K, *wd = wr + K, *prl = wd + K, *pru = prl + K,
+    *pdl = pru + K, *pdu = pdl + K;
   for (i64 o = 0; o < O; ++o)
     for (i64 h = 0; h < H; ++h) {
-      for (i64 t = 0; t < N; ++t) {  // forward again, keeping every state
+      for (i64 t = 0; t < N; ++t) {  // forward again, keeping every (transposed) state
         const i64 xi = t / Y, yi = t % Y;
         i64 x, yy;
         grid_node(L, o, xi, yi, x, yy);
         const i64 node = (b * X + x) * Y + yy, gi = ((b * O + o) * N + x * Y + yy) * H + h;
-        grid_step<T, KC, VC>(L, in.gate, gi, in.q + (node * H + h) * K,
-                             in.k + (node * H + h) * K, in.v + (node * H + h) * V,
-                             xi ? rs + (t - Y) * S : zero, yi ? ds + (t - 1) * S : zero,
-                             rs + t * S, ds + t * S, nullptr, acc);
+        grid_step<T, VC, KC>(V, K, in.gate, gi, nullptr, in.v + (node * H + h) * V,
+                             in.k + (node * H + h) * K, xi ? rs + (t - Y) * S : zero,
+                             yi ? ds + (t - 1) * S : zero, rs + t * S, ds + t * S, nullptr,
+                             acc + 8 * K);
       }
       for (i64 t = N - 1; t >= 0; --t) {
         const i64 xi = t / Y, yi = t % Y;
@@ -638,48 +640,51 @@ static void grid_backward_image(const GridLayout &L, const GridInputs<T> &in, co
         const T *dr = xi + 1 < X ? in_rows + yi * S : zero,
                 *ddi = yi + 1 < Y ? dd + (yi % 2) * S : zero;
         T *drl = out_rows + yi * S, *ddu = dd + (1 - yi % 2) * S;
-        T *dq = d.q + (node * H + h) * K, *dk = d.k + (node * H + h) * K;
-        std::fill(base, base + 9 * V, T(0));
-        for (i64 c = 0; c < K; ++c) {
-          const T *rc = rl + c * V, *dc = du + c * V, *drc = dr + c * V, *ddc = ddi + c * V;
-          T *drlc = drl + c * V, *dduc = ddu + c * V;
-          const T mq = ml * q[c], uq = mu * q[c], qc = q[c], kc = k[c];
-          T cl = 0, cu = 0, ce = 0;
-          for (i64 j0 = 0; j0 < V; j0 += 16) {  // blocks, loads before stores (grid_step)
-            const i64 w = std::min<i64>(16, V - j0);
+        T *dvn = d.v + (node * H + h) * V;
+        std::fill(base, base + 8 * K, T(0));
+        // Row j (a column of the K x V states):  dR_l = M^l dy q^T + T^rl dR + T^dl dD,
+        // dD_u likewise; dv_j = k . (S^r dR_j + S^d dD_j); sums over j for the gates, dq, dk.
+        for (i64 j = 0; j < V; ++j) {
+          const T *rc = rl + j * K, *dc = du + j * K, *drc = dr + j * K, *ddc = ddi + j * K;
+          T *drlc = drl + j * K, *dduc = ddu + j * K;
+          const T mq = ml * dyn[j], uq = mu * dyn[j], gj = dyn[j], vj = v[j];
+          T ce = 0;
+          for (i64 c0 = 0; c0 < K; c0 += 16) {  // blocks, loads before stores (grid_step)
+            const i64 w = std::min<i64>(16, K - c0);
             T nl[16], nu[16];
-            for (i64 j = 0; j < w; ++j) {
-              const i64 jj = j0 + j;
-              const T a = rc[jj], b = dc[jj], dra = drc[jj], ddb = ddc[jj], g = dyn[jj];
-              nl[j] = mq * g + trl * dra + tdl * ddb;
-              nu[j] = uq * g + tru * dra + tdu * ddb;
-              const T ej = sr * dra + sd * ddb;
-              ul[jj] += qc * a, uu[jj] += qc * b;
-              prl[jj] += dra * a, pru[jj] += dra * b;
-              pdl[jj] += ddb * a, pdu[jj] += ddb * b;
-              wr[jj] += kc * dra, wd[jj] += kc * ddb;
-              dv[jj] += kc * ej;
-              cl += a * g, cu += b * g, ce += ej * v[jj];
+            for (i64 c = 0; c < w; ++c) {
+              const i64 cc = c0 + c;
+              const T a = rc[cc], bb = dc[cc], dra = drc[cc], ddb = ddc[cc], qc = q[cc];
+              nl[c] = mq * qc + trl * dra + tdl * ddb;
+              nu[c] = uq * qc + tru * dra + tdu * ddb;
+              ul[cc] += gj * a, uu[cc] += gj * bb;
+              wr[cc] += vj * dra, wd[cc] += vj * ddb;
+              prl[cc] += dra * a, pru[cc] += dra * bb;
+              pdl[cc] += ddb * a, pdu[cc] += ddb * bb;
+              ce += k[cc] * (sr * dra + sd * ddb);
             }
-            for (i64 j = 0; j < w; ++j) drlc[j0 + j] = nl[j];
-            for (i64 j = 0; j < w; ++j) dduc[j0 + j] = nu[j];
+            // Two loops: interleaved, the stores to rows that may overlap would stay in order.
+            for (i64 c = 0; c < w; ++c) drlc[c0 + c] = nl[c];
+            for (i64 c = 0; c < w; ++c) dduc[c0 + c] = nu[c];
           }
-          dq[c] += ml * cl + mu * cu;
-          dk[c] += ce;
+          dvn[j] += ce;
         }
         const T vdy = dot(v, dyn, V), qk = dot(q, k, K);
-        for (i64 c = 0; c < K; ++c) dq[c] += dir * vdy * k[c], dk[c] += dir * vdy * q[c];
-        T *dvn = d.v + (node * H + h) * V;
-        for (i64 j = 0; j < V; ++j) dvn[j] += dv[j] + dir * qk * dyn[j];
+        T *dq = d.q + (node * H + h) * K, *dk = d.k + (node * H + h) * K;
+        for (i64 c = 0; c < K; ++c) {
+          dq[c] += ml * ul[c] + mu * uu[c] + dir * vdy * k[c];
+          dk[c] += sr * wr[c] + sd * wd[c] + dir * vdy * q[c];
+        }
+        for (i64 j = 0; j < V; ++j) dvn[j] += dir * qk * dyn[j];
         T *const *dg = d.gate;
-        dg[0][gi] = dot(wr, v, V);
-        dg[1][gi] = dot(wd, v, V);
-        dg[2][gi] = sum(prl, V);
-        if (dg[3]) dg[3][gi] = sum(pru, V);
-        if (dg[4]) dg[4][gi] = sum(pdl, V);
-        dg[5][gi] = sum(pdu, V);
-        dg[6][gi] = dot(ul, dyn, V);
-        dg[7][gi] = dot(uu, dyn, V);
+        dg[0][gi] = dot(wr, k, K);
+        dg[1][gi] = dot(wd, k, K);
+        dg[2][gi] = sum(prl, K);
+        if (dg[3]) dg[3][gi] = sum(pru, K);
+        if (dg[4]) dg[4][gi] = sum(pdl, K);
+        dg[5][gi] = sum(pdu, K);
+        dg[6][gi] = dot(ul, q, K);
+        dg[7][gi] = dot(uu, q, K);
         dg[8][gi] = qk * vdy;
       }
     }
