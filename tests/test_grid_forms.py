@@ -79,16 +79,16 @@ def test_auto_form_choice(monkeypatch):
     kernels dense up to DENSE_MAX_SIDE, the torch wavefront beyond (measured); CUDA: chunkwise
     (design)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert (DENSE_MAX_SIDE, GRAPH_MAX_SIDE) == (12, 6)
-    assert choose_form(6, 6, cpu) == choose_form(3, 6, cpu) == "graph"
-    assert choose_form(7, 4, cpu) == choose_form(12, 12, cpu) == choose_form(64, 64, cpu) == (
+    assert (DENSE_MAX_SIDE, GRAPH_MAX_SIDE) == (12, 4)
+    assert choose_form(4, 4, cpu) == choose_form(3, 4, cpu) == "graph"
+    assert choose_form(5, 4, cpu) == choose_form(12, 12, cpu) == choose_form(64, 64, cpu) == (
         "wavefront")
     assert choose_form(8, 8, cuda) == choose_form(64, 64, cuda) == "chunkwise"
     # auto runs exactly the chosen form; a given chunk_size keeps its old meaning.
+    q4, k4, v4, *g4 = random_2d(1, 4, 3, 1, 2, 2, seed=0)
+    assert torch.equal(plstm_2d(q4, k4, v4, *g4), plstm_2d(q4, k4, v4, *g4, form="graph"))
     q, k, v, *g = random_2d(1, 5, 4, 1, 2, 2, seed=0)
-    assert torch.equal(plstm_2d(q, k, v, *g), plstm_2d(q, k, v, *g, form="graph"))
-    q7, k7, v7, *g7 = random_2d(1, 7, 4, 1, 2, 2, seed=0)
-    assert torch.equal(plstm_2d(q7, k7, v7, *g7), plstm_2d(q7, k7, v7, *g7, form="wavefront"))
+    assert torch.equal(plstm_2d(q, k, v, *g), plstm_2d(q, k, v, *g, form="wavefront"))
     monkeypatch.setenv("PLSTM_COMPILED", "0")
     assert choose_form(12, 12, cpu) == choose_form(3, 12, cpu) == "dense"
     assert choose_form(13, 4, cpu) == "wavefront"

@@ -6,14 +6,14 @@ sequential recurrence with the same signature):
 
 - ``"graph"`` (``graph.py``): every (image, orientation) as a graph of the compiled DAG kernel
   (:mod:`~plstm_geometric.ops.dag.compiled`, CPU only), which walks the structural non-zeros of
-  :math:`G` without padding. Fastest on CPU up to 6x6 grids (:data:`GRAPH_MAX_SIDE`).
+  :math:`G` without padding. Fastest on CPU up to 4x4 grids (:data:`GRAPH_MAX_SIDE`).
 - ``"dense"`` (``dense.py``): the closed form :math:`(G \odot QK^\top)V` with :math:`G` built
   as a chain over grid rows; all orientations share :math:`QK^\top`. Fastest on CPU for token
   grids of vision models when the compiled kernel is unavailable.
 - ``"wavefront"`` (``wavefront.py``): :math:`K \times V` cell states, one anti-diagonal of
   nodes per step, hand-written backward; the least arithmetic. On the CPU with the compiled
   library it runs as one C++ loop over the nodes per (image, orientation, head) instead
-  (:class:`~plstm_geometric.ops.dag.compiled.CompiledGrid`), the fastest form from 7x7 grids on.
+  (:class:`~plstm_geometric.ops.dag.compiled.CompiledGrid`), the fastest form from 5x5 grids on.
 - ``"chunkwise"`` (``chunk.py``): :math:`2 \times 2` meta-cells merged :math:`\log_2 c` times
   per chunk plus a wavefront over chunks; the fewest sequential steps (the design for GPUs).
 """
@@ -45,9 +45,10 @@ DENSE_MAX_SIDE = 12
 #: ``form="auto"`` on CPU with the compiled kernels: the graph form up to this grid side, the
 #: (compiled) wavefront beyond. Four orientations, batch 32, 4 heads, K = V = 16, fwd+bwd,
 #: graph / compiled wavefront (loaded machine, docs/performance.md, issue 9 third round):
-#: 7.0 / 7.9 ms at 6x6, 11.3 / 10.1 at 7x7, 17.5 / 14.8 at 8x8, 61 / 29 at 12x12, 197 / 59 at
-#: 16x16, 1186 / 135 at 24x24.
-GRAPH_MAX_SIDE = 6
+#: 3.84 / 3.93 ms at 4x4, 5.97 / 5.87 at 5x5, 9.4 / 8.3 at 6x6, 14.5 / 11.7 at 7x7; before
+#: the wavefront's transposed backward 17.5 / 14.8 at 8x8, 61 / 29 at 12x12, 197 / 59 at 16x16,
+#: 1186 / 135 at 24x24.
+GRAPH_MAX_SIDE = 4
 
 #: ``form="auto"`` on CUDA runs ``"chunkwise"`` with chunks of this side (one chunk up to
 #: 16x16): by design, not measured here (no accelerator was available). It has the fewest
