@@ -436,7 +436,9 @@ def grid_available(*tensors: Optional[Tensor]) -> bool:
 class CompiledGrid(torch.autograd.Function):
     r"""The grid recurrence of :func:`~plstm_geometric.ops.grid.plstm_2d_orientations` with
     :math:`K \times V` cell states, one C++ loop over the nodes per (image, orientation,
-    head), forward and backward (``compiled.cpp``, ``grid_forward``).
+    head), forward and backward (``compiled.cpp``, ``grid_forward``). Scratch per thread: two
+    rows of states forward, every state of one (orientation, head) backward
+    (:math:`2XYKV` values, 8 MB at 64x64 with K = V = 16).
 
     ``query``, ``key`` ``[B, X, Y, H, K]``, ``value`` ``[B, X, Y, H, V]``, the nine gates
     ``[B, O, X, Y, H]`` (``trans_ru``, ``trans_dl`` may be ``None``), ``flips`` the ``O``
