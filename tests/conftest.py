@@ -14,6 +14,17 @@ warnings.filterwarnings("ignore", message=".*torch.jit.*", category=DeprecationW
 torch.set_num_threads(1)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "torch_kernels: run with the compiled kernels disabled "
+                                       "(PLSTM_COMPILED=0), as on CUDA or without a compiler")
+
+
+@pytest.fixture(autouse=True)
+def _torch_kernels(request, monkeypatch):
+    if request.node.get_closest_marker("torch_kernels"):
+        monkeypatch.setenv("PLSTM_COMPILED", "0")
+
+
 @pytest.fixture(autouse=True)
 def _seed_torch():
     # Tests that draw parameters from the global generator must not depend on test order.

@@ -132,9 +132,12 @@ def graph_run_2d(kernel, dags: tuple[Tensor, Tensor], inputs: list[Tensor],
     return torch.stack(outs)
 
 
+#: The torch wavefront (with the compiled library the CPU runs the compiled one).
+TORCH_WAVEFRONT = pytest.param("wavefront", id="wavefront-torch", marks=pytest.mark.torch_kernels)
 # Every form of plstm_2d; the chunk size of a test case applies to the chunkwise form.
 GRID_FORMS = pytest.mark.parametrize(
-    "form", ["wavefront", "chunkwise", "dense", pytest.param("graph", marks=needs_compiled)])
+    "form", ["wavefront", TORCH_WAVEFRONT, "chunkwise", "dense",
+             pytest.param("graph", marks=needs_compiled)])
 
 
 def form_kwargs(form: str, chunk: int) -> dict:

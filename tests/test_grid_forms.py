@@ -2,7 +2,7 @@
 choice, and the one dtype/autocast rule of every public kernel."""
 import pytest
 import torch
-from grid_helpers import needs_compiled, plstm_dag_2d, random_1d, random_2d
+from grid_helpers import TORCH_WAVEFRONT, needs_compiled, plstm_dag_2d, random_1d, random_2d
 
 import plstm_geometric.ops.grid.dense as dense
 from plstm_geometric import LineDAG, plstm_dag
@@ -34,12 +34,14 @@ def _dag_oracle(inputs, drop_dl):
                         for o, flip in enumerate(FLIPS)], 1)
 
 
-@pytest.mark.parametrize("form", ["dense", "wavefront", "chunkwise"])
+@pytest.mark.parametrize("form", ["dense", "wavefront", TORCH_WAVEFRONT, "chunkwise",
+                                  pytest.param("graph", marks=needs_compiled)])
 @pytest.mark.parametrize("drop_dl", [False, True], ids=["P", "D"])
 @pytest.mark.parametrize("step_entries", [1, 1 << 19], ids=["per-image", "one-step"])
 def test_orientations_equal_plstm_dag(form, drop_dl, step_entries, monkeypatch):
     """Each orientation of one call equals plstm_dag (float64, outputs and gradients); the
-    dense form also when its batch loop runs one image per step."""
+    dense form also when its batch loop runs one image per step; the graph form with the
+    orientations' graphs sharing q, k, v rows and Q K^T."""
     monkeypatch.setattr(dense, "DENSE_STEP_ENTRIES", step_entries)
     inputs = _orientation_inputs(4, 5, drop_dl, seed=3)
     used = [t.requires_grad_() for t in inputs if t is not None]
@@ -63,25 +65,30 @@ def test_orientations_equal_single_calls():
         assert torch.equal(out[:, o], single)
 
 
-def test_gradcheck_dense_2d():
+@pytest.mark.parametrize("form", ["dense", pytest.param("graph", marks=needs_compiled)])
+def test_gradcheck_2d_orientations(form):
     inputs = _orientation_inputs(2, 3, False, seed=1)
     inputs = [t[:1].clone().requires_grad_() for t in inputs]
     assert torch.autograd.gradcheck(
-        lambda *a: plstm_2d_orientations(*a, flips=FLIPS, form="dense"), inputs)
+        lambda *a: plstm_2d_orientations(*a, flips=FLIPS, form=form), inputs)
 
 
 @needs_compiled
 def test_auto_form_choice(monkeypatch):
-    """CPU: graph up to GRAPH_MAX_SIDE, wavefront beyond; without the compiled kernel dense up
-    to DENSE_MAX_SIDE, wavefront beyond (measured); CUDA: chunkwise (design)."""
+    """CPU: graph up to GRAPH_MAX_SIDE, the compiled wavefront beyond; without the compiled
+    kernels dense up to DENSE_MAX_SIDE, the torch wavefront beyond (measured); CUDA: chunkwise
+    (design)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert (DENSE_MAX_SIDE, GRAPH_MAX_SIDE) == (12, 28)
-    assert choose_form(28, 28, cpu) == choose_form(3, 12, cpu) == "graph"
-    assert choose_form(29, 4, cpu) == choose_form(64, 64, cpu) == "wavefront"
+    assert (DENSE_MAX_SIDE, GRAPH_MAX_SIDE) == (12, 4)
+    assert choose_form(4, 4, cpu) == choose_form(3, 4, cpu) == "graph"
+    assert choose_form(5, 4, cpu) == choose_form(12, 12, cpu) == choose_form(64, 64, cpu) == (
+        "wavefront")
     assert choose_form(8, 8, cuda) == choose_form(64, 64, cuda) == "chunkwise"
     # auto runs exactly the chosen form; a given chunk_size keeps its old meaning.
+    q4, k4, v4, *g4 = random_2d(1, 4, 3, 1, 2, 2, seed=0)
+    assert torch.equal(plstm_2d(q4, k4, v4, *g4), plstm_2d(q4, k4, v4, *g4, form="graph"))
     q, k, v, *g = random_2d(1, 5, 4, 1, 2, 2, seed=0)
-    assert torch.equal(plstm_2d(q, k, v, *g), plstm_2d(q, k, v, *g, form="graph"))
+    assert torch.equal(plstm_2d(q, k, v, *g), plstm_2d(q, k, v, *g, form="wavefront"))
     monkeypatch.setenv("PLSTM_COMPILED", "0")
     assert choose_form(12, 12, cpu) == choose_form(3, 12, cpu) == "dense"
     assert choose_form(13, 4, cpu) == "wavefront"

@@ -530,6 +530,325 @@ static void qk_prepare_backward(i64 nodes, i64 H, i64 K, const T *qn, const T *k
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// PLSTM2D's output norm (nn/grid.py): per-head RMSNorm of every orientation's output, summed
+// over the orientations, y [B, O, R, V] -> out [B, R, V] with R = nodes x heads and head
+// h = r % H:   out[b, r] = w_h * sum_o y[b, o, r] / sqrt(mean_v y[b, o, r]^2 + eps).
+// One pass each way over y, instead of torch's ~10 elementwise ops on the O-times-larger
+// tensor and their backward. Images are split over the threads.
+struct NormLayout {
+  i64 images, orientations, rows, heads, vd;
+  double eps;
+};
+
+// Images b = t, t + threads, ... on thread t; every thread calls its own copy of `image`
+// (which may own that thread's scratch).
+template <typename F>
+static void over_images(i64 images, i64 threads, const F &image) {
+  threads = std::max<i64>(1, std::min(threads, images));
+  auto task = [&](i64 t) {
+    F mine = image;
+    for (i64 b = t; b < images; b += threads) mine(t, b);
+  };
+  if (threads == 1) return task(0);
+  std::vector<std::thread> pool;
+  for (i64 t = 0; t < threads; ++t) pool.emplace_back(task, t);
+  for (auto &th : pool) th.join();
+}
+
+template <typename T>
+static inline T inv_rms(const T *row, i64 V, double eps) {
+  return T(1) / std::sqrt(dot(row, row, V) / T(V) + T(eps));
+}
+
+// rstd [B, O, R]: the 1 / rms of every row, kept for the backward.
+template <typename T>
+static void norm_sum_forward(const NormLayout *N, const T *y, const T *w, T *out, T *rstd,
+                             i64 threads) {
+  const i64 O = N->orientations, R = N->rows, H = N->heads, V = N->vd;
+  over_images(N->images, threads, [&](i64, i64 b) {
+    for (i64 r = 0; r < R; ++r) {
+      T *dst = out + (b * R + r) * V;
+      std::fill(dst, dst + V, T(0));
+      for (i64 o = 0; o < O; ++o) {
+        const T *row = y + ((b * O + o) * R + r) * V;
+        const T inv = rstd[(b * O + o) * R + r] = inv_rms(row, V, N->eps);
+        axpy(inv, row, dst, V);
+      }
+      const T *wh = w + (r % H) * V;
+      for (i64 c = 0; c < V; ++c) dst[c] *= wh[c];
+    }
+  });
+}
+
+// With g = dout w_h and yhat = y / rms:  dy = (g - yhat mean_v(g yhat)) / rms,
+// dw_h = sum over images, orientations and nodes of dout yhat (one partial sum per thread).
+template <typename T>
+static void norm_sum_backward(const NormLayout *N, const T *y, const T *w, const T *rstd,
+                              const T *dout, T *dy, T *dw, i64 threads) {
+  const i64 O = N->orientations, R = N->rows, H = N->heads, V = N->vd;
+  threads = std::max<i64>(1, std::min(threads, N->images));
+  std::vector<T> partial((size_t)(threads * H * V), T(0)), scratch((size_t)(threads * 3 * V));
+  over_images(N->images, threads, [&](i64 t, i64 b) {
+    T *g = scratch.data() + t * 3 * V, *yhat = g + V, *sum = yhat + V;
+    for (i64 r = 0; r < R; ++r) {
+      const T *d = dout + (b * R + r) * V, *wh = w + (r % H) * V;
+      for (i64 c = 0; c < V; ++c) g[c] = d[c] * wh[c];
+      std::fill(sum, sum + V, T(0));
+      for (i64 o = 0; o < O; ++o) {
+        const i64 row = (b * O + o) * R + r;
+        const T inv = rstd[row], *x = y + row * V;
+        for (i64 c = 0; c < V; ++c) yhat[c] = x[c] * inv;
+        const T mean = dot(g, yhat, V) / T(V);
+        T *dx = dy + row * V;
+        for (i64 c = 0; c < V; ++c) dx[c] = (g[c] - yhat[c] * mean) * inv;
+        axpy(T(1), yhat, sum, V);
+      }
+      T *p = partial.data() + (t * H + r % H) * V;
+      for (i64 c = 0; c < V; ++c) p[c] += d[c] * sum[c];
+    }
+  });
+  std::fill(dw, dw + H * V, T(0));
+  for (i64 t = 0; t < threads; ++t) axpy(T(1), partial.data() + t * H * V, dw, H * V);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The grid recurrence (ops/grid/wavefront.py, SPEC §5) with K x V cell states, one task per
+// image: per orientation and head the nodes run in the orientation's row-major order, each
+//   R = T^rl R_l + T^ru D_u + S^r k v^T,   D = T^dl R_l + T^du D_u + S^d k v^T,
+//   y = (M^l R_l + M^u D_u)^T q + D (q . k) v,
+// with R_l the right state of the previous node along x and D_u the down state of the
+// previous node along y (zero at the border). Per node that is ~8 K x V multiply-adds, all
+// along V (no horizontal sums in the forward), where the closed form walks every node pair
+// m -> i of the quadrant. The forward keeps only a row of R states; the backward recomputes
+// every state of one (orientation, head) and sweeps back in reverse order, handing dR and dD
+// to the previous row / node. The orientations of an image read and add to the same q, k, v
+// rows, so one image's work stays on one thread.
+// Layout: q, k [B, X, Y, H, K], v [B, X, Y, H, V], gates [B, O, X, Y, H] (S^r, S^d, T^rl,
+// T^ru, T^dl, T^du, M^l, M^u, D; T^ru, T^dl may be null: that turn is absent), y and dy
+// [B, O, X, Y, H, V]; flips [O, 2] (towards decreasing x, y).
+struct GridLayout {
+  i64 images, orientations, X, Y, heads, kd, vd;
+  const i64 *flips;
+};
+
+template <typename T>
+struct GridInputs {
+  const T *q, *k, *v, *gate[9];
+};
+
+template <typename T>
+struct GridGrads {
+  T *q, *k, *v, *gate[9];
+};
+
+// The nodes of orientation o in their order: node t = xi * Y + yi sits at (x, y).
+static inline void grid_node(const GridLayout &L, i64 o, i64 xi, i64 yi, i64 &x, i64 &y) {
+  x = L.flips[2 * o] ? L.X - 1 - xi : xi;
+  y = L.flips[2 * o + 1] ? L.Y - 1 - yi : yi;
+}
+
+template <typename T>
+static inline T sum(const T *a, i64 n) {
+  T s = 0;
+  for (i64 c = 0; c < n; ++c) s += a[c];
+  return s;
+}
+
+template <typename T>
+static inline T gate_at(const T *gate, i64 index) { return gate ? gate[index] : T(0); }
+
+// One node's states and (if y) output: R, D [kd, vd] from R_l, D_u. acc: 2 vd of scratch for
+// the generic sizes (VC = 0); with V known at compile time the accumulators are local arrays
+// (registers). With k and v (and the sizes) swapped it computes the transposed states.
+template <typename T, i64 KC, i64 VC>
+static inline void grid_step(i64 kd, i64 vd, const T *const *g, i64 gi, const T *q, const T *k,
+                             const T *v, const T *rl, const T *du, T *r, T *d, T *y, T *acc) {
+  const i64 K = KC ? KC : kd, V = VC ? VC : vd;
+  const T sr = g[0][gi], sd = g[1][gi], trl = g[2][gi], tru = gate_at(g[3], gi),
+          tdl = gate_at(g[4], gi), tdu = g[5][gi], ml = g[6][gi], mu = g[7][gi];
+  T local[VC ? 2 * VC : 1];
+  T *a0 = VC ? local : acc, *a1 = a0 + V;  // two accumulators: half the dependency chain
+  if (y) std::fill(a0, a0 + V, T(0)), std::fill(a1, a1 + V, T(0));
+  for (i64 c = 0; c < K; ++c) {
+    const T *rc = rl + c * V, *dc = du + c * V;
+    T *ro = r + c * V, *dout = d + c * V;
+    const T skr = sr * k[c], skd = sd * k[c], wl = ml * q[c], wu = mu * q[c];
+    // Blocks of 16, every load before any store (as in axpy: otherwise possible overlaps of
+    // the state rows keep the compiler scalar).
+    for (i64 j0 = 0; j0 < V; j0 += 16) {
+      const i64 w = std::min<i64>(16, V - j0);
+      T nr[16], nd[16];
+      for (i64 j = 0; j < w; ++j) {
+        const T a = rc[j0 + j], b = dc[j0 + j], x = v[j0 + j];
+        nr[j] = trl * a + tru * b + skr * x;
+        nd[j] = tdl * a + tdu * b + skd * x;
+        if (y) a0[j0 + j] += wl * a, a1[j0 + j] += wu * b;
+      }
+      // Two loops: interleaved, the stores to rows that may overlap would stay in order.
+      for (i64 j = 0; j < w; ++j) ro[j0 + j] = nr[j];
+      for (i64 j = 0; j < w; ++j) dout[j0 + j] = nd[j];
+    }
+  }
+  if (y) {
+    const T p = g[8][gi] * dot(q, k, K);
+    for (i64 j = 0; j < V; ++j) y[j] = a0[j] + a1[j] + p * v[j];
+  }
+}
+
+template <typename T, i64 KC, i64 VC>
+static void grid_forward_image(const GridLayout &L, const GridInputs<T> &in, T *y, i64 b,
+                               std::vector<T> &scratch) {
+  const i64 X = L.X, Y = L.Y, H = L.heads, O = L.orientations, K = KC ? KC : L.kd,
+            V = VC ? VC : L.vd, S = K * V;
+  // Rows of R states (previous and current), two D states, a zero state, accumulators.
+  scratch.assign((size_t)((2 * Y + 3) * S + 2 * V), T(0));
+  T *rows = scratch.data(), *dstate = rows + 2 * Y * S, *zero = dstate + 2 * S,
+    *acc = zero + S;
+  for (i64 o = 0; o < O; ++o)
+    for (i64 h = 0; h < H; ++h)
+      for (i64 xi = 0; xi < X; ++xi) {
+        T *prev = rows + (xi % 2) * Y * S, *cur = rows + (1 - xi % 2) * Y * S;
+        for (i64 yi = 0; yi < Y; ++yi) {
+          i64 x, yy;
+          grid_node(L, o, xi, yi, x, yy);
+          const i64 node = (b * X + x) * Y + yy, gi = ((b * O + o) * X * Y + x * Y + yy) * H + h;
+          const T *rl = xi ? prev + yi * S : zero, *du = yi ? dstate + (yi % 2) * S : zero;
+          grid_step<T, KC, VC>(K, V, in.gate, gi, in.q + (node * H + h) * K,
+                               in.k + (node * H + h) * K, in.v + (node * H + h) * V, rl, du,
+                               cur + yi * S, dstate + (1 - yi % 2) * S, y + gi * V, acc);
+        }
+      }
+}
+
+template <typename T, i64 KC, i64 VC>
+static void grid_backward_image(const GridLayout &L, const GridInputs<T> &in, const T *dy,
+                                const GridGrads<T> &d, i64 b, std::vector<T> &scratch) {
+  const i64 X = L.X, Y = L.Y, N = X * Y, H = L.heads, O = L.orientations, K = KC ? KC : L.kd,
+            V = VC ? VC : L.vd, S = K * V;
+  // The backward runs on transposed states [V, K] (rows along V): then dq and dk accumulate
+  // down the rows and only dv needs one sum across a row per row, where row-major states
+  // needed three per row of K. Scratch: every R^T and D^T of one (orientation, head) by node
+  // order, two rows of dR^T (from the next row, to the previous one), two dD^T, a zero state,
+  // accumulators (generic sizes).
+  scratch.assign((size_t)((2 * N + 2 * Y + 3) * S + 10 * K), T(0));
+  T *rs = scratch.data(), *ds = rs + N * S, *drows = ds + N * S, *dd = drows + 2 * Y * S,
+    *zero = dd + 2 * S, *acc = zero + S;
+  for (i64 node = b * N; node < (b + 1) * N; ++node)
+    for (i64 h = 0; h < H; ++h) {
+      std::fill(d.q + (node * H + h) * K, d.q + (node * H + h + 1) * K, T(0));
+      std::fill(d.k + (node * H + h) * K, d.k + (node * H + h + 1) * K, T(0));
+      std::fill(d.v + (node * H + h) * V, d.v + (node * H + h + 1) * V, T(0));
+    }
+  T local[KC ? 8 * KC : 1], *base = KC ? local : acc;
+  T *ul = base, *uu = ul + K, *wr = uu + K, *wd = wr + K, *prl = wd + K, *pru = prl + K,
+    *pdl = pru + K, *pdu = pdl + K;
+  for (i64 o = 0; o < O; ++o)
+    for (i64 h = 0; h < H; ++h) {
+      for (i64 t = 0; t < N; ++t) {  // forward again, keeping every (transposed) state
+        const i64 xi = t / Y, yi = t % Y;
+        i64 x, yy;
+        grid_node(L, o, xi, yi, x, yy);
+        const i64 node = (b * X + x) * Y + yy, gi = ((b * O + o) * N + x * Y + yy) * H + h;
+        grid_step<T, VC, KC>(V, K, in.gate, gi, nullptr, in.v + (node * H + h) * V,
+                             in.k + (node * H + h) * K, xi ? rs + (t - Y) * S : zero,
+                             yi ? ds + (t - 1) * S : zero, rs + t * S, ds + t * S, nullptr,
+                             acc + 8 * K);
+      }
+      for (i64 t = N - 1; t >= 0; --t) {
+        const i64 xi = t / Y, yi = t % Y;
+        i64 x, yy;
+        grid_node(L, o, xi, yi, x, yy);
+        const i64 node = (b * X + x) * Y + yy, gi = ((b * O + o) * N + x * Y + yy) * H + h;
+        const T *q = in.q + (node * H + h) * K, *k = in.k + (node * H + h) * K,
+                *v = in.v + (node * H + h) * V, *dyn = dy + gi * V;
+        const T *const *g = in.gate;
+        const T sr = g[0][gi], sd = g[1][gi], trl = g[2][gi], tru = gate_at(g[3], gi),
+                tdl = gate_at(g[4], gi), tdu = g[5][gi], ml = g[6][gi], mu = g[7][gi],
+                dir = g[8][gi];
+        const T *rl = xi ? rs + (t - Y) * S : zero, *du = yi ? ds + (t - 1) * S : zero;
+        // dR of this node's R (from the next row's node), dD of its D (from the next node);
+        // out: dR_l for the previous row's node, dD_u for the previous node.
+        T *in_rows = drows + (xi % 2) * Y * S, *out_rows = drows + (1 - xi % 2) * Y * S;
+        const T *dr = xi + 1 < X ? in_rows + yi * S : zero,
+                *ddi = yi + 1 < Y ? dd + (yi % 2) * S : zero;
+        T *drl = out_rows + yi * S, *ddu = dd + (1 - yi % 2) * S;
+        T *dvn = d.v + (node * H + h) * V;
+        std::fill(base, base + 8 * K, T(0));
+        // Row j (a column of the K x V states):  dR_l = M^l dy q^T + T^rl dR + T^dl dD,
+        // dD_u likewise; dv_j = k . (S^r dR_j + S^d dD_j); sums over j for the gates, dq, dk.
+        for (i64 j = 0; j < V; ++j) {
+          const T *rc = rl + j * K, *dc = du + j * K, *drc = dr + j * K, *ddc = ddi + j * K;
+          T *drlc = drl + j * K, *dduc = ddu + j * K;
+          const T mq = ml * dyn[j], uq = mu * dyn[j], gj = dyn[j], vj = v[j];
+          T ce = 0;
+          for (i64 c0 = 0; c0 < K; c0 += 16) {  // blocks, loads before stores (grid_step)
+            const i64 w = std::min<i64>(16, K - c0);
+            T nl[16], nu[16];
+            for (i64 c = 0; c < w; ++c) {
+              const i64 cc = c0 + c;
+              const T a = rc[cc], bb = dc[cc], dra = drc[cc], ddb = ddc[cc], qc = q[cc];
+              nl[c] = mq * qc + trl * dra + tdl * ddb;
+              nu[c] = uq * qc + tru * dra + tdu * ddb;
+              ul[cc] += gj * a, uu[cc] += gj * bb;
+              wr[cc] += vj * dra, wd[cc] += vj * ddb;
+              prl[cc] += dra * a, pru[cc] += dra * bb;
+              pdl[cc] += ddb * a, pdu[cc] += ddb * bb;
+              ce += k[cc] * (sr * dra + sd * ddb);
+            }
+            // Two loops: interleaved, the stores to rows that may overlap would stay in order.
+            for (i64 c = 0; c < w; ++c) drlc[c0 + c] = nl[c];
+            for (i64 c = 0; c < w; ++c) dduc[c0 + c] = nu[c];
+          }
+          dvn[j] += ce;
+        }
+        const T vdy = dot(v, dyn, V), qk = dot(q, k, K);
+        T *dq = d.q + (node * H + h) * K, *dk = d.k + (node * H + h) * K;
+        for (i64 c = 0; c < K; ++c) {
+          dq[c] += ml * ul[c] + mu * uu[c] + dir * vdy * k[c];
+          dk[c] += sr * wr[c] + sd * wd[c] + dir * vdy * q[c];
+        }
+        for (i64 j = 0; j < V; ++j) dvn[j] += dir * qk * dyn[j];
+        T *const *dg = d.gate;
+        dg[0][gi] = dot(wr, k, K);
+        dg[1][gi] = dot(wd, k, K);
+        dg[2][gi] = sum(prl, K);
+        if (dg[3]) dg[3][gi] = sum(pru, K);
+        if (dg[4]) dg[4][gi] = sum(pdl, K);
+        dg[5][gi] = sum(pdu, K);
+        dg[6][gi] = dot(ul, q, K);
+        dg[7][gi] = dot(uu, q, K);
+        dg[8][gi] = qk * vdy;
+      }
+    }
+}
+
+template <typename T, i64 KC, i64 VC>
+static void grid_forward_sized(const GridLayout *L, const GridInputs<T> *in, T *y, i64 threads) {
+  over_images(L->images, threads, [&, scratch = std::vector<T>()](i64, i64 b) mutable {
+    grid_forward_image<T, KC, VC>(*L, *in, y, b, scratch);
+  });
+}
+
+template <typename T, i64 KC, i64 VC>
+static void grid_backward_sized(const GridLayout *L, const GridInputs<T> *in, const T *dy,
+                                const GridGrads<T> *d, i64 threads) {
+  over_images(L->images, threads, [&, scratch = std::vector<T>()](i64, i64 b) mutable {
+    grid_backward_image<T, KC, VC>(*L, *in, dy, *d, b, scratch);
+  });
+}
+
+template <typename T>
+static void grid_forward(const GridLayout *L, const GridInputs<T> *in, T *y, i64 threads) {
+  DISPATCH(grid_forward_sized, L, in, y, threads)
+}
+
+template <typename T>
+static void grid_backward(const GridLayout *L, const GridInputs<T> *in, const T *dy,
+                          const GridGrads<T> *d, i64 threads) {
+  DISPATCH(grid_backward_sized, L, in, dy, d, threads)
+}
+
 extern "C" {
 void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, const Norm<float> *nm,
                              float *y, i64 threads) {
@@ -600,4 +919,38 @@ void plstm_qk_prepare_backward_f64(i64 nodes, i64 H, i64 K, const double *qn, co
   qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale, dq,
                       qs, dk, ks);
 }
+}
+void plstm_norm_sum_forward_f32(const NormLayout *N, const float *y, const float *w,
+                                float *out, float *rstd, i64 threads) {
+  norm_sum_forward(N, y, w, out, rstd, threads);
+}
+void plstm_norm_sum_forward_f64(const NormLayout *N, const double *y, const double *w,
+                                double *out, double *rstd, i64 threads) {
+  norm_sum_forward(N, y, w, out, rstd, threads);
+}
+void plstm_norm_sum_backward_f32(const NormLayout *N, const float *y, const float *w,
+                                 const float *rstd, const float *dout, float *dy, float *dw,
+                                 i64 threads) {
+  norm_sum_backward(N, y, w, rstd, dout, dy, dw, threads);
+}
+void plstm_norm_sum_backward_f64(const NormLayout *N, const double *y, const double *w,
+                                 const double *rstd, const double *dout, double *dy,
+                                 double *dw, i64 threads) {
+  norm_sum_backward(N, y, w, rstd, dout, dy, dw, threads);
+}
+void plstm_grid_forward_f32(const GridLayout *L, const GridInputs<float> *in, float *y,
+                            i64 threads) {
+  grid_forward(L, in, y, threads);
+}
+void plstm_grid_forward_f64(const GridLayout *L, const GridInputs<double> *in, double *y,
+                            i64 threads) {
+  grid_forward(L, in, y, threads);
+}
+void plstm_grid_backward_f32(const GridLayout *L, const GridInputs<float> *in, const float *dy,
+                             const GridGrads<float> *d, i64 threads) {
+  grid_backward(L, in, dy, d, threads);
+}
+void plstm_grid_backward_f64(const GridLayout *L, const GridInputs<double> *in,
+                             const double *dy, const GridGrads<double> *d, i64 threads) {
+  grid_backward(L, in, dy, d, threads);
 }

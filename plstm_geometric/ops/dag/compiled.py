@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -104,6 +104,8 @@ def load_library(compiler: Optional[str] = None,
     for name in ("forward_f32", "forward_f64", "backward_f32", "backward_f64"):
         getattr(lib, f"plstm_dense_{name}").restype = None
         getattr(lib, f"plstm_gates_{name}").restype = None
+        getattr(lib, f"plstm_norm_sum_{name}").restype = None
+        getattr(lib, f"plstm_grid_{name}").restype = None
     for name in ("norm_weight_grad", "qk_prepare", "qk_prepare_backward"):
         getattr(lib, f"plstm_{name}_f32").restype = getattr(lib, f"plstm_{name}_f64").restype = None
     return lib, ""
@@ -536,6 +538,129 @@ def _norm(weight: Optional[Tensor], yhat: Optional[Tensor], rstd: Optional[Tenso
     if weight is None:
         return None
     return ctypes.byref(_Norm(weight.data_ptr(), yhat.data_ptr(), rstd.data_ptr(), eps))
+
+
+class _NormLayout(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in ("images", "orientations", "rows", "heads",
+                                                    "vd")] + [("eps", ctypes.c_double)]
+
+
+def norm_sum_available(y: Tensor, weight: Tensor) -> bool:
+    """Whether :class:`CompiledNormSum` can take ``y`` and ``weight``: CPU, one dtype, float32
+    or float64 (half types and CUDA go the torch way), and the library built."""
+    return (y.device.type == "cpu" and weight.device.type == "cpu" and y.dtype == weight.dtype
+            and y.dtype in (torch.float32, torch.float64) and library()[0] is not None)
+
+
+class CompiledNormSum(torch.autograd.Function):
+    r"""``PLSTM2D``'s output norm in one C++ pass each way (``compiled.cpp``,
+    ``norm_sum_forward``): every orientation's output normalised per head by
+    :class:`~plstm_geometric.nn.norm.MultiHeadRMSNorm`'s formula, scaled by ``weight`` and
+    summed over the orientations.
+
+    ``y`` ``[B, O, ..., H, V]``, ``weight`` ``[H, V]``; returns ``[B, ..., H, V]``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, y: Tensor, weight: Tensor, eps: float) -> Tensor:
+        y, weight = y.contiguous(), weight.contiguous()
+        B, O, heads, v_dim = y.size(0), y.size(1), y.size(-2), y.size(-1)
+        rows = y[0, 0].numel() // v_dim
+        layout = _NormLayout(B, O, rows, heads, v_dim, eps)
+        out = y.new_empty(B, *y.shape[2:])
+        rstd = y.new_empty(B, O, rows)
+        lib, _ = library()
+        suffix = "f64" if y.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_norm_sum_forward_{suffix}")(
+            ctypes.byref(layout), _ptr(y), _ptr(weight), _ptr(out), _ptr(rstd),
+            ctypes.c_int64(torch.get_num_threads()))
+        ctx.layout = layout
+        ctx.save_for_backward(y, weight, rstd)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Optional[Tensor], ...]:
+        y, weight, rstd = ctx.saved_tensors
+        d_out = d_out.contiguous()
+        d_y, d_weight = torch.empty_like(y), torch.empty_like(weight)
+        lib, _ = library()
+        suffix = "f64" if y.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_norm_sum_backward_{suffix}")(
+            ctypes.byref(ctx.layout), _ptr(y), _ptr(weight), _ptr(rstd), _ptr(d_out), _ptr(d_y),
+            _ptr(d_weight), ctypes.c_int64(torch.get_num_threads()))
+        return d_y, d_weight, None
+
+
+class _GridLayout(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in ("images", "orientations", "X", "Y", "heads",
+                                                    "kd", "vd")] + [("flips", ctypes.c_void_p)]
+
+
+class _GridTensors(ctypes.Structure):  # GridInputs<T> and GridGrads<T>
+    _fields_ = [(name, ctypes.c_void_p) for name in ("q", "k", "v")] + [
+        ("gate", ctypes.c_void_p * 9)]
+
+
+def _grid_pointers(tensors: tuple[Optional[Tensor], ...]) -> _GridTensors:
+    return _GridTensors(*(t.data_ptr() for t in tensors[:3]),
+                        (ctypes.c_void_p * 9)(*(None if t is None else t.data_ptr()
+                                                for t in tensors[3:])))
+
+
+def grid_available(*tensors: Optional[Tensor]) -> bool:
+    """Whether :class:`CompiledGrid` can take these inputs: CPU, one dtype, float32 or float64,
+    and the library built."""
+    given = [t for t in tensors if t is not None]
+    return (all(t.device.type == "cpu" and t.dtype == given[0].dtype for t in given)
+            and given[0].dtype in (torch.float32, torch.float64) and library()[0] is not None)
+
+
+class CompiledGrid(torch.autograd.Function):
+    r"""The grid recurrence of :func:`~plstm_geometric.ops.grid.plstm_2d_orientations` with
+    :math:`K \times V` cell states, one C++ loop over the nodes per (image, orientation,
+    head), forward and backward (``compiled.cpp``, ``grid_forward``). Scratch per thread: two
+    rows of states forward, every state of one (orientation, head) backward
+    (:math:`2XYKV` values, 8 MB at 64x64 with K = V = 16).
+
+    ``query``, ``key`` ``[B, X, Y, H, K]``, ``value`` ``[B, X, Y, H, V]``, the nine gates
+    ``[B, O, X, Y, H]`` (``trans_ru``, ``trans_dl`` may be ``None``), ``flips`` the ``O``
+    orientations' (x, y) flips; returns ``[B, O, X, Y, H, V]``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, flips: Sequence[tuple[bool, bool]], query: Tensor, key: Tensor,
+                value: Tensor, *gates: Optional[Tensor]) -> Tensor:
+        inputs = tuple(None if t is None else t.contiguous() for t in (query, key, value, *gates))
+        B, X, Y, heads, k_dim = query.shape
+        flips = torch.tensor([[bool(f) for f in flip] for flip in flips],
+                             dtype=torch.long).view(-1, 2)
+        O, v_dim = flips.size(0), value.size(-1)
+        layout = _GridLayout(B, O, X, Y, heads, k_dim, v_dim, flips.data_ptr())
+        out = inputs[2].new_empty(B, O, X, Y, heads, v_dim)
+        lib, _ = library()
+        suffix = "f64" if query.dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_grid_forward_{suffix}")(
+            ctypes.byref(layout), ctypes.byref(_grid_pointers(inputs)), _ptr(out),
+            ctypes.c_int64(torch.get_num_threads()))
+        ctx.layout, ctx.flips = layout, flips  # the layout points into flips
+        ctx.absent = [t is None for t in inputs]
+        ctx.save_for_backward(*(t for t in inputs if t is not None))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Optional[Tensor], ...]:
+        saved = iter(ctx.saved_tensors)
+        inputs = tuple(None if absent else next(saved) for absent in ctx.absent)
+        grads = tuple(None if t is None else torch.empty_like(t) for t in inputs)  # all written
+        grad_out = grad_out.contiguous()
+        lib, _ = library()
+        suffix = "f64" if inputs[0].dtype == torch.float64 else "f32"
+        getattr(lib, f"plstm_grid_backward_{suffix}")(
+            ctypes.byref(ctx.layout), ctypes.byref(_grid_pointers(inputs)), _ptr(grad_out),
+            ctypes.byref(_grid_pointers(grads)), ctypes.c_int64(torch.get_num_threads()))
+        return (None, *grads)
 
 
 def plstm_dag_compiled(query: Tensor, key: Tensor, value: Tensor, source: Tensor,

@@ -6,12 +6,14 @@ sequential recurrence with the same signature):
 
 - ``"graph"`` (``graph.py``): every (image, orientation) as a graph of the compiled DAG kernel
   (:mod:`~plstm_geometric.ops.dag.compiled`, CPU only), which walks the structural non-zeros of
-  :math:`G` without padding. Fastest on CPU up to 28x28 grids (:data:`GRAPH_MAX_SIDE`).
+  :math:`G` without padding. Fastest on CPU up to 4x4 grids (:data:`GRAPH_MAX_SIDE`).
 - ``"dense"`` (``dense.py``): the closed form :math:`(G \odot QK^\top)V` with :math:`G` built
   as a chain over grid rows; all orientations share :math:`QK^\top`. Fastest on CPU for token
   grids of vision models when the compiled kernel is unavailable.
 - ``"wavefront"`` (``wavefront.py``): :math:`K \times V` cell states, one anti-diagonal of
-  nodes per step, hand-written backward; the least arithmetic, fastest on CPU for large grids.
+  nodes per step, hand-written backward; the least arithmetic. On the CPU with the compiled
+  library it runs as one C++ loop over the nodes per (image, orientation, head) instead
+  (:class:`~plstm_geometric.ops.dag.compiled.CompiledGrid`), the fastest form from 5x5 grids on.
 - ``"chunkwise"`` (``chunk.py``): :math:`2 \times 2` meta-cells merged :math:`\log_2 c` times
   per chunk plus a wavefront over chunks; the fewest sequential steps (the design for GPUs).
 """
@@ -27,7 +29,7 @@ from ._checks import check_2d
 from .chunk import chunk_2d
 from .dense import dense_2d
 from .graph import graph_2d
-from ..dag.compiled import library
+from ..dag.compiled import CompiledGrid, grid_available, library
 from .reference import plstm_2d_reference
 from .wavefront import wavefront_2d
 from ..utils import call_in_recurrence_dtype, check_chunk_size, next_pow2
@@ -40,12 +42,13 @@ FORMS = ("auto", "dense", "graph", "wavefront", "chunkwise")
 #: choice").
 DENSE_MAX_SIDE = 12
 
-#: ``form="auto"`` on CPU with the compiled kernel: the graph form up to this grid side, the
-#: wavefront beyond. Four orientations, batch 32, 4 heads, K = V = 16, fwd+bwd, P-mode (loaded
-#: machine, docs/performance.md), graph / dense / wavefront: 18 / 48 / 155 ms at 8x8, 164 / 479
-#: / 557 ms at 16x16; graph / wavefront: 748 / 1192 ms at 24x24, 1432 / 1522 at 28x28, 2762 /
-#: 2366 at 32x32 (D-mode alike).
-GRAPH_MAX_SIDE = 28
+#: ``form="auto"`` on CPU with the compiled kernels: the graph form up to this grid side, the
+#: (compiled) wavefront beyond. Four orientations, batch 32, 4 heads, K = V = 16, fwd+bwd,
+#: graph / compiled wavefront (loaded machine, docs/performance.md, issue 9 third round):
+#: 3.84 / 3.93 ms at 4x4, 5.97 / 5.87 at 5x5, 9.4 / 8.3 at 6x6, 14.5 / 11.7 at 7x7; before
+#: the wavefront's transposed backward 17.5 / 14.8 at 8x8, 61 / 29 at 12x12, 197 / 59 at 16x16,
+#: 1186 / 135 at 24x24.
+GRAPH_MAX_SIDE = 4
 
 #: ``form="auto"`` on CUDA runs ``"chunkwise"`` with chunks of this side (one chunk up to
 #: 16x16): by design, not measured here (no accelerator was available). It has the fewest
@@ -58,8 +61,8 @@ def choose_form(X: int, Y: int, device: torch.device) -> str:
     """The form ``"auto"`` runs for an ``X x Y`` grid on ``device``."""
     if device.type == "cuda":
         return "chunkwise"
-    if max(X, Y) <= GRAPH_MAX_SIDE and library()[0] is not None:
-        return "graph"
+    if library()[0] is not None:
+        return "graph" if max(X, Y) <= GRAPH_MAX_SIDE else "wavefront"
     return "dense" if max(X, Y) <= DENSE_MAX_SIDE else "wavefront"
 
 
@@ -129,8 +132,9 @@ def plstm_2d(
             still indexed by the node that owns them. (default: :obj:`(False, False)`)
         form (str, optional): ``"dense"``, ``"graph"``, ``"wavefront"``, ``"chunkwise"`` or
             ``"auto"``: on CPU the graph form for grids up to :data:`GRAPH_MAX_SIDE` on a side
-            (without a C++ compiler the dense form up to :data:`DENSE_MAX_SIDE`) and the
-            wavefront beyond (measured, docs/performance.md); on CUDA the chunkwise
+            and the compiled wavefront beyond (without a C++ compiler the dense form up to
+            :data:`DENSE_MAX_SIDE` and the torch wavefront beyond; measured,
+            docs/performance.md); on CUDA the chunkwise
             form with :data:`CUDA_CHUNK`-sided chunks (by design). (default: :obj:`"auto"`)
         chunk_size (int, optional): Chunk side of the chunkwise form, a power of two
             (lowered to the next power of two :math:`\geq \max(X, Y)`). With
@@ -202,6 +206,10 @@ def _run(query: Tensor, key: Tensor, value: Tensor, *gates: Optional[Tensor],
         return dense_2d(query, key, value, *gates, flips=flips)
     if form == "graph":
         return graph_2d(query, key, value, *gates, flips=flips)
+    if form == "wavefront" and grid_available(query, key, value, *gates):
+        # The recurrence itself, node by node in C++: flips are handled in the kernel, so no
+        # flipped copies of the inputs (below) are made.
+        return CompiledGrid.apply(flips, query, key, value, *gates)
     # The other forms run every orientation as a batch of its flipped copy.
     dims = [[d for d, f in zip((1, 2), flip) if f] for flip in flips]
 

@@ -20,6 +20,10 @@ diagonals at a time from its checkpoint (one extra forward sweep). Besides savin
 memory this matters for speed on CPU: every state of a 64x64 batch is hundreds of MB,
 and first-touching freshly mapped memory cost about a quarter of the runtime, while
 per-diagonal buffers are recycled by the allocator.
+
+This torch version runs on CUDA and without the compiled library; on the CPU with it,
+``plstm_2d(form="wavefront")`` runs the same recurrence node by node in C++
+(:class:`~plstm_geometric.ops.dag.compiled.CompiledGrid`), which needs no diagonal batching.
 """
 from __future__ import annotations
 
