@@ -919,7 +919,6 @@ void plstm_qk_prepare_backward_f64(i64 nodes, i64 H, i64 K, const double *qn, co
   qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale, dq,
                       qs, dk, ks);
 }
-}
 void plstm_norm_sum_forward_f32(const NormLayout *N, const float *y, const float *w,
                                 float *out, float *rstd, i64 threads) {
   norm_sum_forward(N, y, w, out, rstd, threads);
@@ -953,4 +952,5 @@ void plstm_grid_backward_f32(const GridLayout *L, const GridInputs<float> *in, c
 void plstm_grid_backward_f64(const GridLayout *L, const GridInputs<double> *in,
                              const double *dy, const GridGrads<double> *d, i64 threads) {
   grid_backward(L, in, dy, d, threads);
+}
 }
