@@ -83,7 +83,10 @@ def main(folders):
         seconds = statistics.mean(r["seconds_per_epoch"] for r in runs)
         cells = [config["dataset"], config["model"] + (" +VN" if config.get("virtual_node") else "")
                  + (f", head norm {config['head_norm']}" if config.get("head_norm") else "")
-                 + (f", dropout {config['dropout']}" if config.get("dropout") is not None else ""),
+                 + (f", dropout {config['dropout']}" if config.get("dropout") is not None else "")
+                 + (f", {config['pool']} pool" if config.get("pool") else "")
+                 + (f", hidden {config['hidden']}" if config.get("hidden") else "")
+                 + (f", {config['layers']} layers" if config.get("layers") else ""),
                  str(len(runs)), epochs, best, f"{seconds:.1f}",
                  f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]
         cells += [f"{k[5:]} {fmt([r[k] for r in runs])}" for k in keys]
