@@ -203,7 +203,7 @@ class PLSTMConv(torch.nn.Module):
             raise ValueError(f"edge_attr has {edge_attr.size(0)} rows but edge_index has "
                              f"{edge_index.size(1)} columns; it needs one row per column")
         if self.runs_compiled_conv(x, dag):
-            group = dag.line_index[0] if self.p_norm == "out" else dag.line_index[1]
+            group = self.p_norm_group(dag)
             # The node gates' bias is added by the gate pass (CompiledConv's node_bias).
             projection = torch.nn.functional.linear(
                 x, torch.cat([self.qkv.weight, self.node_gates.weight]))
@@ -306,8 +306,8 @@ class PLSTMConv(torch.nn.Module):
         """:meth:`kernel_inputs` from the node projections and the edge gate parts."""
         src, dst = dag.line_index
         if gates_available(node_gate, edge_gate):
-            group = src if self.p_norm == "out" else dst
-            gates = CompiledGates.apply(node_gate, edge_gate, (dag.tail, dag.head, src, dst, group),
+            gates = CompiledGates.apply(node_gate, edge_gate,
+                                        (dag.tail, dag.head, src, dst, self.p_norm_group(dag)),
                                         self.mode == "P", P_NORM_ALPHA)
             return (query, key, value, *gates)
         source, mark = node_gate[dag.tail, 0], node_gate[dag.head, 1]
@@ -338,8 +338,13 @@ class PLSTMConv(torch.nn.Module):
         # the 128-wide features of a HIV batch, gather + linear fwd+bwd 2.59 -> 1.46 ms.
         return edge_attr.index_select(0, dag.edge_id).to(self.edge_gates.weight.dtype)
 
+    def p_norm_group(self, dag: LineDAG) -> Tensor:
+        """Per line edge, the group P-mode normalises over: its source DAG edge
+        (``p_norm="out"``) or its target (``"in"``); every gate path reads it here."""
+        return dag.line_index[0] if self.p_norm == "out" else dag.line_index[1]
+
     def p_normalize(self, tau: Tensor, dag: LineDAG) -> Tensor:
-        group = dag.line_index[0] if self.p_norm == "out" else dag.line_index[1]
+        group = self.p_norm_group(dag)
         total = tau.new_zeros(dag.num_edges, self.heads).index_add_(0, group, tau.abs())
         return tau / (P_NORM_ALPHA + total[group])
 
