@@ -4,10 +4,10 @@ forms, float64 gradcheck, head sizes, threads, and the torch fallback. Its equal
 ``plstm_dag`` and the reference (outputs and gradients) is in the GRID_FORMS tests."""
 import pytest
 import torch
-from grid_helpers import needs_compiled, random_2d
+from grid_helpers import needs_compiled
 
 import plstm_geometric.ops.grid as grid
-from plstm_geometric.ops.dag.compiled import CompiledGrid, grid_available
+from plstm_geometric.ops.dag.compiled import CompiledGrid, compiled_available
 from plstm_geometric.ops.grid import plstm_2d_orientations
 
 FLIPS = [(False, False), (True, False), (False, True), (True, True)]
@@ -86,9 +86,9 @@ def test_compiled_grid_threads_and_float32():
 def test_torch_wavefront_without_the_library(monkeypatch):
     """PLSTM_COMPILED=0 (no compiler alike) and non-CPU tensors take the torch wavefront."""
     inputs = [t.requires_grad_() for t in orientation_inputs(2, 3, 4, 1, 2, 3, seed=4)]
-    assert not grid_available(inputs[0].to("meta"), *inputs[1:])
+    assert not compiled_available(inputs[0].to("meta"), *inputs[1:])
     monkeypatch.setenv("PLSTM_COMPILED", "0")
-    assert not grid_available(*inputs)
+    assert not compiled_available(*inputs)
     monkeypatch.setattr(CompiledGrid, "apply", lambda *a: pytest.fail("compiled grid called"))
     out = run(inputs)
     torch.testing.assert_close(out, run(inputs, form="dense"), atol=1e-12, rtol=0)

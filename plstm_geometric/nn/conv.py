@@ -9,8 +9,8 @@ from torch import Tensor
 from torch.nn import Linear
 
 from ..ops.dag import choose_form, plstm_dag
-from ..ops.dag.compiled import (CompiledConv, CompiledGates, compiled_layout, gates_available,
-                                unavailable_reason)
+from ..ops.dag.compiled import (CompiledConv, CompiledGates, compiled_available,
+                                compiled_layout, unavailable_reason)
 from ..data.line_dag_data import LineDAGData
 from ..structure import LineDAG
 from ..structure.spec import LineDAGSpec
@@ -205,10 +205,8 @@ class PLSTMConv(torch.nn.Module):
         if self.runs_compiled_conv(x, dag):
             group = self.p_norm_group(dag)
             # The node gates' bias is added by the gate pass (CompiledConv's node_bias).
-            projection = torch.nn.functional.linear(
-                x, torch.cat([self.qkv.weight, self.node_gates.weight]))
             return self.gated_projection(CompiledConv.apply(
-                projection, self.node_gates.bias.view(4, self.heads),
+                self.projection(x, bias=False), self.node_gates.bias.view(4, self.heads),
                 self.edge_gate(edge_attr, dag),
                 self.norm.weight if self.norm_type == "rms" else None,
                 (self.heads, self.key_dim, self.value_dim),
@@ -223,31 +221,34 @@ class PLSTMConv(torch.nn.Module):
         """Whether ``forward`` runs gates, kernel and norm as one
         :class:`~plstm_geometric.ops.dag.compiled.CompiledConv`: where the kernel is the compiled
         form (CPU, library built, ``form="compiled"`` or ``"auto"`` choosing it) and the gates
-        could be compiled (:func:`~plstm_geometric.ops.dag.compiled.gates_available`: ``x`` and the
-        parameters of one float32 or float64 dtype; no autocast, whose projections would come
-        in half precision). Every check is on shapes, dtypes or values cached on ``dag``, so
+        could be compiled (:func:`~plstm_geometric.ops.dag.compiled.compiled_available`: ``x``
+        and the parameters of one float32 or float64 dtype; no autocast, whose projections
+        would come in half precision). Every check is on shapes, dtypes or values cached on ``dag``, so
         none syncs.
         """
         if x.size(0) == 0 or torch.is_autocast_enabled(x.device.type):
             return False
         if self.form != "compiled" and not (self.form == "auto" and choose_form(dag) == "dense"):
             return False
-        return (gates_available(x, *self.parameters())
+        return (compiled_available(x, *self.parameters())
                 and not unavailable_reason(dag, x.device))
 
-    def projection(self, x: Tensor) -> Tensor:
+    def projection(self, x: Tensor, bias: bool = True) -> Tensor:
         """``qkv`` and ``node_gates`` of ``x`` ``[..., F_in]`` side by side,
-        ``[..., H(2K+V) + 4H]``.
+        ``[..., H(2K+V) + 4H]`` (``bias=False``: without the node gates' bias, which
+        ``CompiledConv`` adds in its gate pass).
 
         They run as one matmul on their stacked weights (``qkv`` has no bias, so its part of the
         bias is zero): one GEMM of ``H(2K+V) + 4H`` columns instead of two, and one gradient for
         ``x`` instead of two summed (fwd+bwd of both 11.1 -> 10.1 ms per HIV batch of 128 at
         width 128; the whole layer gains 0.2-0.5 ms of ~24).
         """
-        bias = self.node_gates.bias
+        weight = torch.cat([self.qkv.weight, self.node_gates.weight])
+        if not bias:
+            return torch.nn.functional.linear(x, weight)
+        node_bias = self.node_gates.bias
         return torch.nn.functional.linear(
-            x, torch.cat([self.qkv.weight, self.node_gates.weight]),
-            torch.cat([bias.new_zeros(self.qkv.out_features), bias]))
+            x, weight, torch.cat([node_bias.new_zeros(self.qkv.out_features), node_bias]))
 
     def node_projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Query, key and value per head, ``[..., H, K]``, ``[..., H, K]``, ``[..., H, V]``
@@ -305,7 +306,7 @@ class PLSTMConv(torch.nn.Module):
               edge_gate: Optional[Tensor], dag: LineDAG) -> tuple[Tensor, ...]:
         """:meth:`kernel_inputs` from the node projections and the edge gate parts."""
         src, dst = dag.line_index
-        if gates_available(node_gate, edge_gate):
+        if compiled_available(node_gate, edge_gate):
             gates = CompiledGates.apply(node_gate, edge_gate,
                                         (dag.tail, dag.head, src, dst, self.p_norm_group(dag)),
                                         self.mode == "P", P_NORM_ALPHA)

@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.nn import Linear
 
 from .norm import MultiHeadRMSNorm
-from ..ops.dag.compiled import CompiledNormSum, norm_sum_available
+from ..ops.dag.compiled import CompiledNormSum, compiled_available
 from ..ops.grid import plstm_2d_orientations
 
 #: Gate pre-activations per orientation and head, in the order of the gate projection.
@@ -143,7 +143,7 @@ class PLSTM2D(torch.nn.Module):
                                     form=self.form)
         # The per-head norm of every orientation and their sum: one compiled pass each way on
         # the CPU (the torch ops on the O-times-larger output took ~15 % of a vision step).
-        if norm_sum_available(out, self.norm.weight):
+        if compiled_available(out, self.norm.weight):
             out = CompiledNormSum.apply(out, self.norm.weight, self.norm.eps)
         else:
             out = self.norm(out).sum(1)

@@ -42,7 +42,7 @@ def run(conv, data, path, monkeypatch):
         if path != "compiled":
             patch.setattr(conv, "runs_compiled_conv", lambda *a: False)
         if path == "torch":
-            patch.setattr(conv_module, "gates_available", lambda *t: False)
+            patch.setattr(conv_module, "compiled_available", lambda *t: False)
             patch.setattr(conv, "form", "dense")
         y = conv(x, data.edge_index, edge_attr, data.batch, line_dag=data)
     assert bool(calls) == (path == "compiled")

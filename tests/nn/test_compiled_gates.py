@@ -15,7 +15,7 @@ pytestmark = needs_compiled
 def gate_pass(conv, x, dag, edge_attr, compiled, monkeypatch):
     with monkeypatch.context() as patch:
         if not compiled:
-            patch.setattr(conv_module, "gates_available", lambda *tensors: False)
+            patch.setattr(conv_module, "compiled_available", lambda *tensors: False)
         inputs = conv.kernel_inputs(x, dag, edge_attr)
     # Weighted by a fixed function of each output, so every gradient path is exercised.
     loss = sum((t * t.detach().sin() * (i + 1)).sum() for i, t in enumerate(inputs[3:]))

@@ -8,7 +8,7 @@ from helpers import needs_compiled
 import plstm_geometric.nn.grid as grid_module
 from plstm_geometric.nn.grid import PLSTM2D
 from plstm_geometric.ops.dag import compiled
-from plstm_geometric.ops.dag.compiled import CompiledNormSum, norm_sum_available
+from plstm_geometric.ops.dag.compiled import CompiledNormSum, compiled_available
 
 
 @needs_compiled
@@ -52,7 +52,7 @@ def layer_pass(layer, x, compiled_norm, monkeypatch):
     calls = []
     with monkeypatch.context() as patch:
         if not compiled_norm:
-            patch.setattr(grid_module, "norm_sum_available", lambda *tensors: False)
+            patch.setattr(grid_module, "compiled_available", lambda *tensors: False)
         real = CompiledNormSum.apply
         patch.setattr(CompiledNormSum, "apply", lambda *a: calls.append(1) or real(*a))
         out = layer(x)
@@ -78,10 +78,10 @@ def test_plstm2d_compiled_norm_equals_the_torch_ops(mode, orientations, monkeypa
 def test_torch_norm_without_the_library_or_in_half_precision(monkeypatch):
     y = torch.randn(1, 4, 3, 2, 4)
     weight = torch.ones(2, 4)
-    assert not norm_sum_available(y.bfloat16(), weight.bfloat16())
-    assert not norm_sum_available(y.double(), weight)
+    assert not compiled_available(y.bfloat16(), weight.bfloat16())
+    assert not compiled_available(y.double(), weight)
     monkeypatch.setattr(compiled, "_LIBRARY", (None, "no C++ compiler found ($CXX or c++)"))
-    assert not norm_sum_available(y, weight)
+    assert not compiled_available(y, weight)
     layer = PLSTM2D(8, heads=2)
     x = torch.randn(1, 3, 3, 8, requires_grad=True)
     monkeypatch.setattr(CompiledNormSum, "apply", lambda *a: pytest.fail("compiled norm called"))

@@ -309,9 +309,11 @@ class _GateLayout(ctypes.Structure):
             "tail", "head", "src", "dst", "group", "node_bias")]
 
 
-def gates_available(*tensors: Optional[Tensor]) -> bool:
-    """Whether :class:`CompiledGates` can take these pre-activations: CPU, one dtype, float32 or
-    float64 (autocast's half types go the torch way), and the library built."""
+def compiled_available(*tensors: Optional[Tensor]) -> bool:
+    """Whether the library's compiled passes (:class:`CompiledGates`, :class:`CompiledConv`,
+    :class:`CompiledNormSum`, :class:`CompiledGrid`) can take these tensors (``None`` entries
+    are skipped): all on the CPU, of one dtype, float32 or float64 (autocast's half types and
+    CUDA go the torch way), and the library built."""
     given = [t for t in tensors if t is not None]
     return (all(t.device.type == "cpu" and t.dtype == given[0].dtype for t in given)
             and given[0].dtype in (torch.float32, torch.float64) and library()[0] is not None)
@@ -545,13 +547,6 @@ class _NormLayout(ctypes.Structure):
                                                     "vd")] + [("eps", ctypes.c_double)]
 
 
-def norm_sum_available(y: Tensor, weight: Tensor) -> bool:
-    """Whether :class:`CompiledNormSum` can take ``y`` and ``weight``: CPU, one dtype, float32
-    or float64 (half types and CUDA go the torch way), and the library built."""
-    return (y.device.type == "cpu" and weight.device.type == "cpu" and y.dtype == weight.dtype
-            and y.dtype in (torch.float32, torch.float64) and library()[0] is not None)
-
-
 class CompiledNormSum(torch.autograd.Function):
     r"""``PLSTM2D``'s output norm in one C++ pass each way (``compiled.cpp``,
     ``norm_sum_forward``): every orientation's output normalised per head by
@@ -606,14 +601,6 @@ def _grid_pointers(tensors: tuple[Optional[Tensor], ...]) -> _GridTensors:
     return _GridTensors(*(t.data_ptr() for t in tensors[:3]),
                         (ctypes.c_void_p * 9)(*(None if t is None else t.data_ptr()
                                                 for t in tensors[3:])))
-
-
-def grid_available(*tensors: Optional[Tensor]) -> bool:
-    """Whether :class:`CompiledGrid` can take these inputs: CPU, one dtype, float32 or float64,
-    and the library built."""
-    given = [t for t in tensors if t is not None]
-    return (all(t.device.type == "cpu" and t.dtype == given[0].dtype for t in given)
-            and given[0].dtype in (torch.float32, torch.float64) and library()[0] is not None)
 
 
 class CompiledGrid(torch.autograd.Function):

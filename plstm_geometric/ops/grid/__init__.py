@@ -29,7 +29,7 @@ from ._checks import check_2d
 from .chunk import chunk_2d
 from .dense import dense_2d
 from .graph import graph_2d
-from ..dag.compiled import CompiledGrid, grid_available, library
+from ..dag.compiled import CompiledGrid, compiled_available, library
 from .reference import plstm_2d_reference
 from .wavefront import wavefront_2d
 from ..utils import call_in_recurrence_dtype, check_chunk_size, next_pow2
@@ -206,7 +206,7 @@ def _run(query: Tensor, key: Tensor, value: Tensor, *gates: Optional[Tensor],
         return dense_2d(query, key, value, *gates, flips=flips)
     if form == "graph":
         return graph_2d(query, key, value, *gates, flips=flips)
-    if form == "wavefront" and grid_available(query, key, value, *gates):
+    if form == "wavefront" and compiled_available(query, key, value, *gates):
         # The recurrence itself, node by node in C++: flips are handled in the kernel, so no
         # flipped copies of the inputs (below) are made.
         return CompiledGrid.apply(flips, query, key, value, *gates)
