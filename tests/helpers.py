@@ -24,6 +24,17 @@ needs_compiled = pytest.mark.skipif(library()[0] is None,
                                     reason=f"compiled kernels unavailable: {library()[1]}")
 COMPILED = pytest.param("compiled", marks=needs_compiled)
 
+
+def assert_grads_close(got, want, atol: float) -> None:
+    """Gradients of two paths agree; where one path leaves a gradient ``None`` (an input it
+    does not use), the other's must be ``None`` or all zeros."""
+    for a, b in zip(got, want, strict=True):
+        if a is None or b is None:
+            assert a is None and b is None or torch.count_nonzero(a if b is None else b) == 0
+        else:
+            torch.testing.assert_close(a, b, atol=atol, rtol=0)
+
+
 # The first 20 single-fragment HIV.csv molecules with 5–40 atoms (../shared/datasets/moleculenet).
 HIV_SMILES = [
     "CCC1=[O+][Cu-3]2([O+]=C(CC)C1)[O+]=C(CC)CC(CC)=[O+]2",

@@ -122,6 +122,17 @@ def test_gine_needs_edge_features():
         GINNet(2, in_channels=4, pool="max")
 
 
+def head_inputs(models, batch):
+    """The features each model's head reads for ``batch`` (the pooled, optionally normalised
+    graph features), in the models' current train / eval modes."""
+    seen = []
+    for m in models:
+        handle = m.head.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+        m(batch)
+        handle.remove()
+    return seen
+
+
 def test_plstm_net_head_norm_batch_standardises_the_pooled_graph_features():
     batch = Batch.from_data_list([smiles_to_data(s) for s in MOLS])
     torch.manual_seed(0)
@@ -132,12 +143,8 @@ def test_plstm_net_head_norm_batch_standardises_the_pooled_graph_features():
     plain = PLSTMNet(1, hidden_channels=32, ogb_features=True)
     plain.load_state_dict({k: v for k, v in model.state_dict().items()
                            if not k.startswith("pool_norm.")})
-    seen = []
-    for m in (model, plain):
-        m.head.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
     model.train()
-    model(batch)
-    plain(batch)
+    seen = head_inputs((model, plain), batch)
     bn, p = model.pool_norm, seen[1]
     expected = (p - p.mean(0)) / torch.sqrt(p.var(0, unbiased=False) + bn.eps) * bn.weight + bn.bias
     torch.testing.assert_close(seen[0], expected, atol=1e-4, rtol=1e-4)
@@ -164,11 +171,7 @@ def test_plstm_net_sum_pool_is_the_node_count_times_the_mean():
     assert str(summed).endswith("pool='sum')")
     mean = PLSTMNet(1, hidden_channels=32, ogb_features=True)
     mean.load_state_dict(summed.state_dict())
-    seen = []
-    for m in (summed, mean):
-        m.head.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
-    summed(batch)
-    mean(batch)
+    seen = head_inputs((summed, mean), batch)
     counts = torch.bincount(batch.batch).unsqueeze(-1).float()
     torch.testing.assert_close(seen[0], seen[1] * counts, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(seen[0], seen[1])
