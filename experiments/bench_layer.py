@@ -262,7 +262,7 @@ def main() -> None:
         print(f"{args.path_nodes}-node path, forward, structure on the fly: "
               f"P {path_s['P']:.2f} s, D {path_s['D']:.2f} s")
     if args.profile:
-        print(f"\ntorch.profiler, PLSTMConv[auto] fwd+bwd, batch 0, 5 calls:")
+        print("\ntorch.profiler, PLSTMConv[auto] fwd+bwd, batch 0, 5 calls:")
         print(profile_table(fwd_bwd(lambda: conv(x, b.edge_index, e, b.batch, line_dag=b))))
     save_json(result, str(args.out))
     print(f"wrote {args.out}")

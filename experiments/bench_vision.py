@@ -124,7 +124,7 @@ def main() -> None:
         print(f"{image} px / patch {patch} ({r['grid']}): "
               + ", ".join(f"{n} {t:.1f} ms" for n, t in r["ms"].items())
               + " -> " + ", ".join(f"{n}/ViT = {x:.2f}x" for n, x in r["ratio_over_vit"].items())
-              + f"; params " + ", ".join(f"{n} {p:,}" for n, p in r["params"].items())
+              + "; params " + ", ".join(f"{n} {p:,}" for n, p in r["params"].items())
               + " ; load {:.2f} -> {:.2f}".format(*r["load_avg_1min"]), flush=True)
     result = {"machine": {"platform": platform.platform(), "threads": torch.get_num_threads(),
                           "torch": torch.__version__},

@@ -81,7 +81,7 @@ def main() -> None:
         fold = ckpt.get("fold", 0)
         settings = {"checkpoint": args.checkpoint, "epoch": ckpt.get("epoch"), **{
             k: cfg.get(k) for k in ("dataset", "lr", "epochs", "plstm_norm", "out_gate",
-                                     "qk_norm", "plstm_init", "head_norm")}}
+                                     "qk_norm", "plstm_init", "head_norm", "plstm_norm_eps")}}
     else:
         cfg = {"dataset": args.dataset, "model": "plstm", "orientation": None,
                "plstm_norm": args.plstm_norm, "out_gate": args.out_gate, "qk_norm": args.qk_norm,
@@ -96,7 +96,8 @@ def main() -> None:
     kwargs = (ckpt or {}).get("model_kwargs") or model_kwargs(
         "plstm", task, task.dataset[0], cfg.get("hidden"), cfg.get("layers"), cfg.get("heads", 4),
         cfg.get("dropout"), norm=cfg.get("plstm_norm"), out_gate=cfg.get("out_gate"),
-        qk_norm=cfg.get("qk_norm"), init=cfg.get("plstm_init"), head_norm=cfg.get("head_norm"))
+        qk_norm=cfg.get("qk_norm"), init=cfg.get("plstm_init"), head_norm=cfg.get("head_norm"),
+        norm_eps=cfg.get("plstm_norm_eps"))
     seed_everything(args.seed)
     model = build_model("plstm", kwargs)
     if ckpt is not None:

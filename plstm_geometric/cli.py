@@ -59,6 +59,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plstm-norm", choices=("rms", "none"),
                    help="pLSTM kernel-output norm: per-head RMSNorm (the paper's) or none "
                         "(default: PLSTMNet's)")
+    p.add_argument("--plstm-norm-eps", type=float,
+                   help="pLSTM: eps of the per-head RMSNorm (default: PLSTMNet's)")
     p.add_argument("--out-gate", action=argparse.BooleanOptionalAction,
                    help="pLSTM: xLSTM-style output gate sigma(W_o x) (default: PLSTMNet's)")
     p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction,

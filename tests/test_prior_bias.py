@@ -76,7 +76,7 @@ def test_resume_of_a_folder_made_before_a_setting_existed(tmp_path):
     main(args + ["--stop-after", "1"])
     config = tmp_path / "run" / "config.json"
     old = json.loads(config.read_text())
-    for key in ("prior_bias", "plstm_norm", "out_gate", "qk_norm", "plstm_init"):
+    for key in ("prior_bias", "plstm_norm", "out_gate", "qk_norm", "plstm_init", "plstm_norm_eps"):
         del old[key]
     config.write_text(json.dumps(old))
     main(args + ["--resume"])

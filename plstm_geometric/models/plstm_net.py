@@ -59,6 +59,8 @@ class PLSTMNet(torch.nn.Module):
             (default: :obj:`True`)
         init (str, optional): pLSTM layer init, ``"reference"`` or ``"torch"``.
             (default: :obj:`"reference"`)
+        norm_eps (float, optional): :math:`\epsilon` of each pLSTM layer's per-head RMSNorm;
+            see :class:`PLSTMConv`. (default: :obj:`1e-5`, the paper's)
         head_norm (str, optional): Normalisation of the pooled graph features before the head:
             ``"none"`` or ``"batch"`` (``BatchNorm1d`` over the graphs of a batch, as OGB's GIN
             normalises its layers; it standardises the small differences between graphs that
@@ -80,7 +82,8 @@ class PLSTMNet(torch.nn.Module):
                  heads: int = 4, in_channels: Optional[int] = None, edge_dim: Optional[int] = None,
                  ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
-                 init: str = "reference", head_norm: str = "none", pool: str = "mean"):
+                 init: str = "reference", head_norm: str = "none", pool: str = "mean",
+                 norm_eps: float = 1e-5):
         super().__init__()
         if head_norm not in ("none", "batch"):
             raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")
@@ -94,7 +97,7 @@ class PLSTMNet(torch.nn.Module):
         self.blocks = torch.nn.ModuleList(
             PLSTMBlock(hidden_channels, heads, edge_dim=hidden_channels, reverse=i % 2 == 1,
                        mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, out_gate=out_gate,
-                       qk_norm=qk_norm, init=init) for i in range(num_blocks))
+                       qk_norm=qk_norm, init=init, norm_eps=norm_eps) for i in range(num_blocks))
         self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
         self.head_norm, self.pool = head_norm, pool
         self.pool_norm = torch.nn.BatchNorm1d(hidden_channels) if head_norm == "batch" else None

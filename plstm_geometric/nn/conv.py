@@ -28,6 +28,8 @@ TRANSITION_BIAS = {"P": 3.0, "D": 2.0}
 QK_NORM_EPS = 1e-12
 #: Output normalisations of the kernel output (``norm=``): the paper's per-head RMSNorm, or none.
 NORMS = ("rms", "none")
+#: ``eps`` of the per-head RMSNorm in the paper's layer (``norm_eps=``).
+NORM_EPS = 1e-5
 #: Initialisations (``init=``): the reference's (above), or PyTorch's default for every Linear.
 INITS = ("reference", "torch")
 
@@ -105,6 +107,9 @@ class PLSTMConv(torch.nn.Module):
         form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"compiled"``,
             ``"state"``, ``"chain"``).
         norm: ``"rms"`` (per-head RMSNorm of the kernel output, the paper's) or ``"none"``.
+        norm_eps: the RMSNorm's :math:`\epsilon` (default :data:`NORM_EPS`, the paper's). A
+            larger one leaves a kernel output whose mean square is far below it small instead
+            of scaling it to unit size, so its size, which varies from node to node, survives.
         out_gate: multiply the normalised output by :math:`\sigma(W_o x)` per channel (xLSTM).
         qk_norm: L2-normalise queries and keys per head (before ``scale_qk``).
         init: ``"reference"`` (SPEC §4, see :meth:`reset_parameters`) or ``"torch"``
@@ -131,7 +136,7 @@ class PLSTMConv(torch.nn.Module):
                  directed: bool = False, drop_self_loops: bool = False,
                  form: str = "auto", grid_shape: Optional[tuple[int, int]] = None,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = False,
-                 init: str = "reference") -> None:
+                 init: str = "reference", norm_eps: float = NORM_EPS) -> None:
         super().__init__()
         self.spec = LineDAGSpec(mode, reverse, prune, directed, drop_self_loops, grid_shape)
         if p_norm not in ("out", "in"):
@@ -140,6 +145,8 @@ class PLSTMConv(torch.nn.Module):
             raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+        if not norm_eps > 0:
+            raise ValueError(f"norm_eps must be positive, got {norm_eps!r}")
         self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
         self.edge_dim, self.p_norm = edge_dim, p_norm
         self.key_dim = key_dim or max(1, out_channels // heads)
@@ -152,7 +159,8 @@ class PLSTMConv(torch.nn.Module):
         self.node_gates = Linear(in_channels, 4 * h)
         # Edge parts of source, mark, and of the transition from the incoming / outgoing edge.
         self.edge_gates = Linear(edge_dim, 4 * h, bias=False) if edge_dim else None
-        self.norm = MultiHeadRMSNorm(h, v) if norm == "rms" else torch.nn.Identity()
+        self.norm = (MultiHeadRMSNorm(h, v, eps=norm_eps) if norm == "rms"
+                     else torch.nn.Identity())
         self.out_gate = Linear(in_channels, h * v) if out_gate else None
         self.out = Linear(h * v, out_channels)
         self.reset_parameters()
@@ -359,6 +367,8 @@ class PLSTMConv(torch.nn.Module):
                 + (", reverse=True" if self.reverse else "")
                 + (f", edge_dim={self.edge_dim}" if self.edge_dim else "") + options
                 + (f", norm={self.norm_type}" if self.norm_type != "rms" else "")
+                + (f", norm_eps={self.norm.eps}" if self.norm_type == "rms"
+                   and self.norm.eps != NORM_EPS else "")
                 + (", out_gate=True" if self.out_gate is not None else "")
                 + (", qk_norm=True" if self.qk_norm else "")
                 + (f", init={self.init}" if self.init != "reference" else "") + ")")

@@ -30,7 +30,7 @@ _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "
              "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
              "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
              "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
-             "qk_norm", "plstm_init", "head_norm", "prior_bias")
+             "qk_norm", "plstm_init", "head_norm", "prior_bias", "plstm_norm_eps")
 
 
 @dataclass
@@ -68,6 +68,7 @@ class TrainConfig:
     orientation: Optional[str] = None
     # pLSTM layer options (None: PLSTMNet's default), see PLSTMConv.
     plstm_norm: Optional[str] = None
+    plstm_norm_eps: Optional[float] = None
     out_gate: Optional[bool] = None
     qk_norm: Optional[bool] = None
     plstm_init: Optional[str] = None
@@ -461,7 +462,7 @@ def run(cfg: TrainConfig) -> dict:
     kwargs = model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
                           cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
                           out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init,
-                          head_norm=cfg.head_norm)
+                          head_norm=cfg.head_norm, norm_eps=cfg.plstm_norm_eps)
     folds = range(min(cfg.folds or len(task.folds), len(task.folds)))
     runs = []
     for seed in range(cfg.seeds):

@@ -1,5 +1,5 @@
-"""The collapse-study options of PLSTMConv / PLSTMNet (norm, out_gate, qk_norm, init) and the
-node-wise diagnostic: each option does what its docstring's formula says."""
+"""The collapse-study options of PLSTMConv / PLSTMNet (norm, norm_eps, out_gate, qk_norm, init)
+and the node-wise diagnostic: each option does what its docstring's formula says."""
 import math
 
 import pytest
@@ -28,18 +28,19 @@ def kernel_output(conv: PLSTMConv, x, edge_index, edge_attr):
 @pytest.mark.parametrize("mode", ["P", "D"])
 def test_output_formula_for_every_norm_and_gate(mode):
     x, edge_index, edge_attr = graph()
-    for norm in ("rms", "none"):
+    for norm, eps in (("rms", 1e-5), ("rms", 0.3), ("none", None)):
         for out_gate in (False, True):
             conv = randomize(PLSTMConv(8, 12, heads=2, mode=mode, edge_dim=3, norm=norm,
-                                       out_gate=out_gate))
+                                       out_gate=out_gate, **({"norm_eps": eps} if eps else {})))
             y = kernel_output(conv, x, edge_index, edge_attr)  # (N, H, V)
             if norm == "rms":
-                y = y / y.pow(2).mean(-1, keepdim=True).add(1e-5).sqrt() * conv.norm.weight
+                y = y / y.pow(2).mean(-1, keepdim=True).add(eps).sqrt() * conv.norm.weight
             y = y.reshape(x.size(0), -1)
             if out_gate:
                 y = y * torch.sigmoid(x @ conv.out_gate.weight.T + conv.out_gate.bias)
             expected = y @ conv.out.weight.T + conv.out.bias
-            assert torch.allclose(conv(x, edge_index, edge_attr), expected, atol=1e-5), (norm, out_gate)
+            assert torch.allclose(conv(x, edge_index, edge_attr), expected, atol=1e-5), \
+                (norm, eps, out_gate)
             assert isinstance(conv.norm, MultiHeadRMSNorm) == (norm == "rms")
 
 
@@ -83,11 +84,16 @@ def test_options_repr_validation_and_net_pass_through():
         PLSTMConv(8, 8, norm="layer")
     with pytest.raises(ValueError, match="init must be one of reference, torch, got 'xavier'"):
         PLSTMConv(8, 8, init="xavier")
+    with pytest.raises(ValueError, match="norm_eps must be positive, got 0"):
+        PLSTMConv(8, 8, norm_eps=0)
+    assert str(PLSTMConv(8, 8, heads=2, norm_eps=0.01)) == "PLSTMConv(8, 8, heads=2, mode=P, norm_eps=0.01)"
     net = PLSTMNet(1, hidden_channels=16, num_blocks=2, in_channels=5, norm="none",
                    out_gate=True, qk_norm=True)
     convs = [c for b in net.blocks for c in b.convs]
     assert len(convs) == 4
     assert all(c.norm_type == "none" and c.out_gate is not None and c.qk_norm for c in convs)
+    net = PLSTMNet(1, hidden_channels=16, num_blocks=2, in_channels=5, norm_eps=0.01)
+    assert [c.norm.eps for b in net.blocks for c in b.convs] == [0.01] * 4
 
 
 def test_nodewise_ratio_against_a_per_graph_loop():
@@ -125,14 +131,16 @@ def test_identical_inputs_at_different_positions_give_different_outputs(mode):
     torch.manual_seed(0)
     x = torch.randn(1, 8).expand(9, 8).contiguous()
     edge_index = path_graph(9)
+    # A norm eps far above the kernel output's mean square keeps the size too (norm_eps).
     ratios = {}
-    for norm in ("rms", "none"):
-        conv = PLSTMConv(8, 8, heads=2, mode=mode, norm=norm)
+    for name, options in (("rms", {}), ("none", {"norm": "none"}), ("rms-eps", {"norm_eps": 10.0})):
+        conv = PLSTMConv(8, 8, heads=2, mode=mode, **options)
         torch.nn.init.normal_(conv.out.weight)  # the block zero-initialises it
         torch.nn.init.zeros_(conv.node_gates.bias.view(4, 2)[:3])
-        ratios[norm] = nodewise_ratio(conv(x, edge_index))
+        ratios[name] = nodewise_ratio(conv(x, edge_index))
     assert ratios["rms"] < 1e-3  # not 0 only through the norm's eps
     assert ratios["none"] > 0.1
+    assert ratios["rms-eps"] > 0.1
 
 
 def test_documented_defaults_layer_is_the_papers_model_uses_qk_norm():

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Norm-eps arms of issue 11 (third session, 2026-12-01): PLSTMNet(norm_eps=1e-2) /
+# --plstm-norm-eps 1e-2, the lead of the node-wise collapse (a closed layer's tiny kernel output
+# stays small instead of being scaled to unit size). One thread per process, two queues side by
+# side on the 2-core machine.
+# QUEUE=molhiv: ogbg-molhiv with the molhiv setting --head-norm batch, 3 seeds, stopped after
+# epoch 2 for the collapse diagnostic of every seed, then resumed to the shared 10 epochs and
+# diagnosed again (records in experiments/results/collapse/diag-hiv-hn-eps1e-2-*).
+# QUEUE=moleculenet: ESOL and FreeSolv, 3 seeds, 30 epochs (a default must hold for them too).
+set -euo pipefail
+export OMP_NUM_THREADS=1
+PG="${PG:-plstm-geometric}"
+PY="${PY:-python}"
+COMMON="--root data --no-download --no-progress --resume"
+diagnose() {  # diagnose OUT EPOCH: the collapse diagnostic of each seed's last.pt
+  for s in 0 1 2; do
+    $PY experiments/diagnose_collapse.py --checkpoint "$1/seed$s/last.pt" --root data \
+      --json "experiments/results/collapse/diag-hiv-hn-eps1e-2-seed$s-epoch$2.json"
+  done
+}
+case "${QUEUE:?set QUEUE}" in
+  molhiv)
+    OUT=runs/ogbg-molhiv-plstm-hn-eps1e-2
+    ARGS="--dataset ogbg-molhiv --model plstm --head-norm batch --plstm-norm-eps 1e-2 --epochs 10 --batch-size 64 --lr 1e-3 --seeds 3 --out $OUT"
+    $PG train $ARGS $COMMON --stop-after 2
+    diagnose $OUT 2
+    $PG train $ARGS $COMMON
+    diagnose $OUT 10 ;;
+  moleculenet)
+    for ds in esol freesolv; do
+      $PG train --dataset $ds --model plstm --plstm-norm-eps 1e-2 --epochs 30 --batch-size 32 --lr 1e-3 --seeds 3 --out runs/$ds-plstm-eps1e-2 $COMMON
+    done ;;
+  *) echo "unknown QUEUE=$QUEUE" >&2; exit 2 ;;
+esac
