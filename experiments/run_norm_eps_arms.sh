@@ -6,26 +6,32 @@
 # QUEUE=molhiv: ogbg-molhiv with the molhiv setting --head-norm batch, 3 seeds, stopped after
 # epoch 2 for the collapse diagnostic of every seed, then resumed to the shared 10 epochs and
 # diagnosed again (records in experiments/results/collapse/diag-hiv-hn-eps1e-2-*).
+# QUEUE=molhiv-vn: the same plus OGB's virtual node (PLSTMNet(virtual_node=True), as GINE+VN
+# has), started beside QUEUE=molhiv once QUEUE=moleculenet had finished.
 # QUEUE=moleculenet: ESOL and FreeSolv, 3 seeds, 30 epochs (a default must hold for them too).
 set -euo pipefail
 export OMP_NUM_THREADS=1
 PG="${PG:-plstm-geometric}"
 PY="${PY:-python}"
 COMMON="--root data --no-download --no-progress --resume"
-diagnose() {  # diagnose OUT EPOCH: the collapse diagnostic of each seed's last.pt
+molhiv() {  # molhiv NAME FLAGS...: 3 seeds to epoch 2, diagnostics, on to epoch 10, diagnostics
+  local name=$1; shift
+  local out=runs/ogbg-molhiv-plstm-$name
+  local args="--dataset ogbg-molhiv --model plstm $* --epochs 10 --batch-size 64 --lr 1e-3 --seeds 3 --out $out"
+  $PG train $args $COMMON --stop-after 2
+  diagnose "$out" "$name" 2
+  $PG train $args $COMMON
+  diagnose "$out" "$name" 10
+}
+diagnose() {  # diagnose OUT NAME EPOCH: the collapse diagnostic of each seed's last.pt
   for s in 0 1 2; do
     $PY experiments/diagnose_collapse.py --checkpoint "$1/seed$s/last.pt" --root data \
-      --json "experiments/results/collapse/diag-hiv-hn-eps1e-2-seed$s-epoch$2.json"
+      --json "experiments/results/collapse/diag-hiv-$2-seed$s-epoch$3.json"
   done
 }
 case "${QUEUE:?set QUEUE}" in
-  molhiv)
-    OUT=runs/ogbg-molhiv-plstm-hn-eps1e-2
-    ARGS="--dataset ogbg-molhiv --model plstm --head-norm batch --plstm-norm-eps 1e-2 --epochs 10 --batch-size 64 --lr 1e-3 --seeds 3 --out $OUT"
-    $PG train $ARGS $COMMON --stop-after 2
-    diagnose $OUT 2
-    $PG train $ARGS $COMMON
-    diagnose $OUT 10 ;;
+  molhiv) molhiv hn-eps1e-2 --head-norm batch --plstm-norm-eps 1e-2 ;;
+  molhiv-vn) molhiv hn-eps1e-2-vn --head-norm batch --plstm-norm-eps 1e-2 --virtual-node ;;
   moleculenet)
     for ds in esol freesolv; do
       $PG train --dataset $ds --model plstm --plstm-norm-eps 1e-2 --epochs 30 --batch-size 32 --lr 1e-3 --seeds 3 --out runs/$ds-plstm-eps1e-2 $COMMON

@@ -50,7 +50,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=int, help="pLSTM blocks / GIN layers (default: 2 / 5, 4 on TU)")
     p.add_argument("--heads", type=int, default=4, help="pLSTM heads (default: %(default)s)")
     p.add_argument("--dropout", type=float, help="dropout (default: 0 pLSTM, 0.5 GIN/GINE)")
-    p.add_argument("--virtual-node", action="store_true", help="GIN/GINE: add a virtual node")
+    p.add_argument("--virtual-node", action="store_true", help="add OGB's virtual node (GIN-virtual; also pLSTM)")
     p.add_argument("--pool", choices=("mean", "sum"), help="readout over a graph's nodes (default: pLSTM mean; GIN/GINE sum on TU, else mean)")
     p.add_argument("--orientation", choices=("smiles", "index"),
                    help="pLSTM DAG orientation: canonical-SMILES atom order (default for "

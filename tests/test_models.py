@@ -190,3 +190,58 @@ def test_model_kwargs_pass_the_pool_to_plstm_and_keep_its_mean_default():
     assert model_kwargs("plstm", task, sample)["pool"] == "mean"
     assert model_kwargs("plstm", task, sample, pool="sum")["pool"] == "sum"
     assert model_kwargs("gin", task, sample)["pool"] == "sum"  # TU baselines
+    assert "virtual_node" not in model_kwargs("plstm", task, sample)  # PLSTMNet's default
+    assert model_kwargs("plstm", task, sample, virtual_node=True)["virtual_node"] is True
+
+
+def test_plstm_net_virtual_node_feeds_each_block_the_ogb_update():
+    # Oracle: each block reads h + v[batch], v starting at the embedding and, after each block
+    # but the last, v <- ReLU(BN(MLP(sum over the graph of that block's input + v))) (eval mode,
+    # so BN uses its running statistics and dropout is off).
+    batch = Batch.from_data_list([smiles_to_data(s) for s in MOLS])
+    model = randomize_all(PLSTMNet(1, hidden_channels=16, num_blocks=3, ogb_features=True,
+                                   virtual_node=True, dropout=0.3), scale=0.3).eval()
+    assert str(model).endswith("virtual_node=True)")
+    plain = PLSTMNet(1, hidden_channels=16, num_blocks=3, ogb_features=True).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("vn.")})
+    inputs = {}
+    hooks = [b.register_forward_pre_hook(lambda m, args, i=i: inputs.__setitem__(i, args[0]))
+             for i, b in enumerate(plain.blocks)]
+    plain(batch)
+    for handle in hooks:
+        handle.remove()
+    counts = batch.batch
+    h0 = inputs[0]  # encoders' output: the same in both models
+    v = model.vn.embedding.weight.expand(batch.num_graphs, -1)
+    seen = []
+    hooks = [b.register_forward_pre_hook(lambda m, args: seen.append(args[0])) for b in model.blocks]
+    out = model(batch)
+    for handle in hooks:
+        handle.remove()
+    h = h0
+    for i, block in enumerate(model.blocks):
+        torch.testing.assert_close(seen[i], h + v[counts], atol=1e-5, rtol=1e-5)
+        x = h + v[counts]
+        if i < 2:
+            summed = torch.zeros_like(v).index_add_(0, counts, x) + v
+            v = model.vn.mlps[i](summed)
+        h = block(x, batch.edge_index, model.edge_encoder(h0, batch.edge_index, batch.edge_attr),
+                  counts, line_dag=None, node_order=batch.get("node_order"))
+    assert not torch.allclose(out, plain(batch))
+    # reset_parameters starts the virtual node at zero again, and the update runs in training.
+    model.reset_parameters()
+    assert (model.vn.embedding.weight == 0).all() and len(model.vn.mlps) == 2
+    model.train()
+    model(batch).sum().backward()
+    assert model.vn.mlps[0][0].weight.grad.abs().sum() > 0
+
+
+def test_gin_virtual_node_loads_checkpoints_from_before_the_shared_module():
+    model = GINNet(1, hidden_channels=8, num_layers=3, ogb_features=True, use_edge_attr=True,
+                   virtual_node=True)
+    old = {k.replace("vn.embedding.", "vn_embedding.").replace("vn.mlps.", "vn_mlps."): v + 1
+           for k, v in model.state_dict().items()}
+    assert any(k.startswith("vn_embedding.") for k in old)
+    model.load_state_dict(old)
+    assert torch.equal(model.vn.embedding.weight, old["vn_embedding.weight"])
+    assert torch.equal(model.vn.mlps[1][0].weight, old["vn_mlps.1.0.weight"])

@@ -10,12 +10,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GINConv, GINEConv, global_add_pool, global_mean_pool
 
 from .encoders import EdgeEncoder, NodeEncoder, batch_vector
-
-
-def _mlp(channels: int) -> torch.nn.Sequential:
-    return torch.nn.Sequential(
-        torch.nn.Linear(channels, 2 * channels), torch.nn.BatchNorm1d(2 * channels),
-        torch.nn.ReLU(), torch.nn.Linear(2 * channels, channels))
+from .virtual_node import VirtualNode, gin_mlp
 
 
 class GINNet(torch.nn.Module):
@@ -72,15 +67,12 @@ class GINNet(torch.nn.Module):
             EdgeEncoder(hidden_channels, edge_dim, ogb_features) for _ in range(num_layers)
         ) if use_edge_attr else None
         self.convs = torch.nn.ModuleList(
-            GINEConv(_mlp(hidden_channels), train_eps=True) if use_edge_attr
-            else GINConv(_mlp(hidden_channels), train_eps=True) for _ in range(num_layers))
+            GINEConv(gin_mlp(hidden_channels), train_eps=True) if use_edge_attr
+            else GINConv(gin_mlp(hidden_channels), train_eps=True) for _ in range(num_layers))
         self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(hidden_channels) for _ in range(num_layers))
-        if virtual_node:
-            self.vn_embedding = torch.nn.Embedding(1, hidden_channels)
-            # OGB's virtual-node MLP: the GIN MLP followed by BatchNorm and ReLU.
-            self.vn_mlps = torch.nn.ModuleList(torch.nn.Sequential(
-                *_mlp(hidden_channels), torch.nn.BatchNorm1d(hidden_channels), torch.nn.ReLU())
-                for _ in range(num_layers - 1))
+        self.vn = VirtualNode(hidden_channels, num_layers, dropout) if virtual_node else None
+        # Checkpoints from before VirtualNode named its parameters vn_embedding / vn_mlps.
+        self._register_load_state_dict_pre_hook(_rename_virtual_node_keys)
         self.head = torch.nn.Linear(hidden_channels, out_channels)
         self.reset_parameters()
 
@@ -90,18 +82,14 @@ class GINNet(torch.nn.Module):
             modules += list(self.edge_encoders)
         for module in modules:
             module.reset_parameters()
-        if self.virtual_node:
-            torch.nn.init.zeros_(self.vn_embedding.weight)  # OGB starts the virtual node at zero
-            for mlp in self.vn_mlps:
-                for layer in mlp:
-                    if hasattr(layer, "reset_parameters"):
-                        layer.reset_parameters()
+        if self.vn is not None:
+            self.vn.reset_parameters()
 
     def forward(self, data: Data) -> Tensor:
         edge_index = data.edge_index
         batch, num_graphs = batch_vector(data)
         h = self.node_encoder(data.x)
-        vn = self.vn_embedding.weight.expand(num_graphs, -1) if self.virtual_node else None
+        vn = self.vn.start(num_graphs) if self.vn is not None else None
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             if vn is not None:
                 h = h + vn[batch]
@@ -113,8 +101,7 @@ class GINNet(torch.nn.Module):
             if i < self.num_layers - 1:
                 out = F.relu(out)
             if vn is not None and i < self.num_layers - 1:
-                pooled = global_add_pool(h, batch, size=num_graphs) + vn
-                vn = F.dropout(self.vn_mlps[i](pooled), self.dropout, self.training)
+                vn = self.vn.update(i, h, vn, batch)
             h = F.dropout(out, self.dropout, self.training)
         pool = global_mean_pool if self.pool == "mean" else global_add_pool
         return self.head(pool(h, batch, size=num_graphs))
@@ -123,3 +110,10 @@ class GINNet(torch.nn.Module):
         name = "GINE" if self.use_edge_attr else "GIN"
         return (f"{name}Net({self.out_channels}, hidden_channels={self.hidden_channels}, "
                 f"num_layers={self.num_layers}, virtual_node={self.virtual_node}, pool={self.pool})")
+
+
+def _rename_virtual_node_keys(state_dict, prefix, *args) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix + "vn_")]:
+        new = prefix + key[len(prefix):].replace("vn_embedding.", "vn.embedding.", 1).replace(
+            "vn_mlps.", "vn.mlps.", 1)
+        state_dict[new] = state_dict.pop(key)

@@ -11,6 +11,7 @@ from torch_geometric.nn import global_add_pool, global_mean_pool
 from ..nn import PLSTMBlock
 from ..data.line_dag_data import LineDAGData
 from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder, batch_vector
+from .virtual_node import VirtualNode
 
 
 class PLSTMNet(torch.nn.Module):
@@ -61,6 +62,10 @@ class PLSTMNet(torch.nn.Module):
             (default: :obj:`"reference"`)
         norm_eps (float, optional): :math:`\epsilon` of each pLSTM layer's per-head RMSNorm;
             see :class:`PLSTMConv`. (default: :obj:`1e-5`, the paper's)
+        virtual_node (bool, optional): OGB's virtual node (:class:`VirtualNode`, as in
+            GIN-virtual): a per-graph vector added to every node before each block and updated
+            after each block but the last from the sum of the block's input.
+            (default: :obj:`False`)
         head_norm (str, optional): Normalisation of the pooled graph features before the head:
             ``"none"`` or ``"batch"`` (``BatchNorm1d`` over the graphs of a batch, as OGB's GIN
             normalises its layers; it standardises the small differences between graphs that
@@ -83,7 +88,7 @@ class PLSTMNet(torch.nn.Module):
                  ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
                  init: str = "reference", head_norm: str = "none", pool: str = "mean",
-                 norm_eps: float = 1e-5):
+                 norm_eps: float = 1e-5, virtual_node: bool = False):
         super().__init__()
         if head_norm not in ("none", "batch"):
             raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")
@@ -104,11 +109,12 @@ class PLSTMNet(torch.nn.Module):
         self.head = torch.nn.Sequential(
             torch.nn.Linear(hidden_channels, hidden_channels), torch.nn.GELU(),
             torch.nn.Dropout(dropout), torch.nn.Linear(hidden_channels, out_channels))
+        self.vn = VirtualNode(hidden_channels, num_blocks, dropout) if virtual_node else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for module in (self.node_encoder, self.edge_encoder, self.degree_encoding, *self.blocks,
-                       self.norm, *([self.pool_norm] if self.pool_norm is not None else [])):
+                       self.norm, *(m for m in (self.pool_norm, self.vn) if m is not None)):
             module.reset_parameters()
         for layer in self.head:
             if hasattr(layer, "reset_parameters"):
@@ -122,8 +128,14 @@ class PLSTMNet(torch.nn.Module):
         edge_attr = self.edge_encoder(h, edge_index, data.get("edge_attr"))
         line_dag = data if isinstance(data, LineDAGData) else None
         node_order = data.get("node_order")
-        for block in self.blocks:
-            h = block(h, edge_index, edge_attr, batch, line_dag=line_dag, node_order=node_order)
+        vn = self.vn.start(num_graphs) if self.vn is not None else None
+        for i, block in enumerate(self.blocks):
+            if vn is not None:
+                h = h + vn[batch]
+            out = block(h, edge_index, edge_attr, batch, line_dag=line_dag, node_order=node_order)
+            if vn is not None and i < self.num_blocks - 1:
+                vn = self.vn.update(i, h, vn, batch)
+            h = out
         pool = global_mean_pool if self.pool == "mean" else global_add_pool
         pooled = pool(self.norm(h), batch, size=num_graphs)
         if self.pool_norm is not None:
@@ -138,4 +150,5 @@ class PLSTMNet(torch.nn.Module):
         return (f"{self.__class__.__name__}({self.out_channels}, hidden_channels="
                 f"{self.hidden_channels}, num_blocks={self.num_blocks}, heads={self.heads}"
                 + (f", head_norm={self.head_norm!r}" if self.head_norm != "none" else "")
-                + (f", pool={self.pool!r}" if self.pool != "mean" else "") + ")")
+                + (f", pool={self.pool!r}" if self.pool != "mean" else "")
+                + (", virtual_node=True" if self.vn is not None else "") + ")")

@@ -66,7 +66,7 @@ def model_kwargs(model: str, task: GraphTask, sample, hidden: Optional[int] = No
     if model == "plstm":
         return dict(common, hidden_channels=hidden or 96, num_blocks=layers or 2, heads=heads,
                     edge_dim=edge_dim, dropout=0.0 if dropout is None else dropout,
-                    pool=pool or "mean",
+                    pool=pool or "mean", **({"virtual_node": True} if virtual_node else {}),
                     **{k: v for k, v in plstm_options.items() if v is not None})
     tu = task.task == "multiclass"
     return dict(common, hidden_channels=hidden or (128 if tu else 300),
