@@ -9,6 +9,11 @@
 # QUEUE=molhiv-vn: the same plus OGB's virtual node (PLSTMNet(virtual_node=True), as GINE+VN
 # has), started beside QUEUE=molhiv once QUEUE=moleculenet had finished.
 # QUEUE=moleculenet: ESOL and FreeSolv, 3 seeds, 30 epochs (a default must hold for them too).
+# QUEUE=moleculenet2: MoleculeNet regression arms (ESOL is 0.005 behind chemprop on test): the
+# virtual node, 3 blocks, lr 5e-4, sum pooling; ESOL and FreeSolv, 3 seeds each (a family
+# setting must hold on both). Run beside the two molhiv queues (3 processes on 2 cores).
+# QUEUE=tu: MUTAG arms on top of the chosen --pool sum --head-norm batch: the virtual node,
+# 3 blocks; 10 folds, 100 epochs.
 set -euo pipefail
 export OMP_NUM_THREADS=1
 PG="${PG:-plstm-geometric}"
@@ -32,6 +37,18 @@ diagnose() {  # diagnose OUT NAME EPOCH: the collapse diagnostic of each seed's 
 case "${QUEUE:?set QUEUE}" in
   molhiv) molhiv hn-eps1e-2 --head-norm batch --plstm-norm-eps 1e-2 ;;
   molhiv-vn) molhiv hn-eps1e-2-vn --head-norm batch --plstm-norm-eps 1e-2 --virtual-node ;;
+  moleculenet2)
+    for arm in "vn --virtual-node" "l3 --layers 3" "lr5e-4 --lr 5e-4" "sum --pool sum"; do
+      set -- $arm; name=$1; shift
+      for ds in esol freesolv; do
+        $PG train --dataset $ds --model plstm "$@" --epochs 30 --batch-size 32 --seeds 3 --out runs/$ds-plstm-$name $COMMON
+      done
+    done ;;
+  tu)
+    for arm in "vn --virtual-node" "l3 --layers 3"; do
+      set -- $arm; name=$1; shift
+      $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch "$@" --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-$name $COMMON
+    done ;;
   moleculenet)
     for ds in esol freesolv; do
       $PG train --dataset $ds --model plstm --plstm-norm-eps 1e-2 --epochs 30 --batch-size 32 --lr 1e-3 --seeds 3 --out runs/$ds-plstm-eps1e-2 $COMMON

@@ -11,6 +11,7 @@ from plstm_geometric.data.line_dag_data import LineDAGData
 from plstm_geometric.datasets.arrow_pointing import ArrowPointing
 from plstm_geometric.models.baselines import GINNet
 from plstm_geometric.models.plstm_net import PLSTMNet
+from plstm_geometric.models.virtual_node import VirtualNode
 from plstm_geometric.models.vision import PLSTMVision, ViT
 from plstm_geometric.nn.chain import PLSTM1D
 from plstm_geometric.nn.grid import PLSTM2D
@@ -32,7 +33,7 @@ EXPECTED = {
                                  "plstm_2d_reference": plstm_2d_reference},
     "plstm_geometric.nn": {"PLSTM1D": PLSTM1D, "PLSTM2D": PLSTM2D},
     "plstm_geometric.models": {"PLSTMVision": PLSTMVision, "ViT": ViT, "PLSTMNet": PLSTMNet,
-                               "GINNet": GINNet},
+                               "GINNet": GINNet, "VirtualNode": VirtualNode},
     "plstm_geometric.transforms": {"CanonicalSmilesOrder": CanonicalSmilesOrder},
     "plstm_geometric.data": {"LineDAGData": LineDAGData},
 }

@@ -2,6 +2,7 @@
 classifiers (pLSTM-ViT and a ViT baseline)."""
 from .baselines import GINNet
 from .plstm_net import PLSTMNet
+from .virtual_node import VirtualNode
 from .vision import PLSTMVision, ViT
 
-__all__ = ["GINNet", "PLSTMNet", "PLSTMVision", "ViT"]
+__all__ = ["GINNet", "PLSTMNet", "PLSTMVision", "ViT", "VirtualNode"]
