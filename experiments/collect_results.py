@@ -86,7 +86,9 @@ def main(folders):
                  + (f", dropout {config['dropout']}" if config.get("dropout") is not None else "")
                  + (f", {config['pool']} pool" if config.get("pool") else "")
                  + (f", hidden {config['hidden']}" if config.get("hidden") else "")
-                 + (f", {config['layers']} layers" if config.get("layers") else ""),
+                 + (f", {config['layers']} layers" if config.get("layers") else "")
+                 + (f", norm eps {config['plstm_norm_eps']:g}" if config.get("plstm_norm_eps") else "")
+                 + (f", lr {config['lr']:g}" if config.get("lr", 1e-3) != 1e-3 else ""),
                  str(len(runs)), epochs, best, f"{seconds:.1f}",
                  f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]
         cells += [f"{k[5:]} {fmt([r[k] for r in runs])}" for k in keys]

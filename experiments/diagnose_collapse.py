@@ -24,10 +24,10 @@ from torch_geometric.loader import DataLoader
 
 from plstm_geometric.train.tasks import load_task
 from plstm_geometric.nn.diagnostics import layer_statistics, nodewise_ratio
-from plstm_geometric.train.factory import (build_model, model_kwargs, resolve_orientation,
-                                           structure_transform)
+from plstm_geometric.train.factory import build_model, resolve_orientation, structure_transform
 from plstm_geometric.train.io import load_torch, save_json
-from plstm_geometric.train.loop import Objective, optimizer_step, seed_everything
+from plstm_geometric.train.loop import (Objective, TrainConfig, config_model_kwargs,
+                                        optimizer_step, seed_everything)
 
 COLLAPSE_THRESHOLD = 0.1
 
@@ -81,11 +81,12 @@ def main() -> None:
         fold = ckpt.get("fold", 0)
         settings = {"checkpoint": args.checkpoint, "epoch": ckpt.get("epoch"), **{
             k: cfg.get(k) for k in ("dataset", "lr", "epochs", "plstm_norm", "out_gate",
-                                     "qk_norm", "plstm_init", "head_norm", "plstm_norm_eps")}}
+                                     "qk_norm", "plstm_init", "head_norm", "plstm_norm_eps",
+                                     "virtual_node")}}
     else:
         cfg = {"dataset": args.dataset, "model": "plstm", "orientation": None,
                "plstm_norm": args.plstm_norm, "out_gate": args.out_gate, "qk_norm": args.qk_norm,
-               "plstm_init": args.plstm_init}
+               "plstm_init": args.plstm_init, "head_norm": None}
         fold, ckpt = 0, None
         settings = {"dataset": args.dataset, "steps": args.steps, "lr": args.lr,
                     "seed": args.seed, **{k: cfg[k] for k in ("plstm_norm", "out_gate",
@@ -93,11 +94,9 @@ def main() -> None:
     orientation = resolve_orientation(cfg.get("orientation"), cfg["dataset"])
     task = load_task(cfg["dataset"], args.root, structure_transform("plstm", orientation),
                      download=False)
-    kwargs = (ckpt or {}).get("model_kwargs") or model_kwargs(
-        "plstm", task, task.dataset[0], cfg.get("hidden"), cfg.get("layers"), cfg.get("heads", 4),
-        cfg.get("dropout"), norm=cfg.get("plstm_norm"), out_gate=cfg.get("out_gate"),
-        qk_norm=cfg.get("qk_norm"), init=cfg.get("plstm_init"), head_norm=cfg.get("head_norm"),
-        norm_eps=cfg.get("plstm_norm_eps"))
+    # last.pt holds no model_kwargs: rebuild them from the run's config as training did.
+    kwargs = (ckpt or {}).get("model_kwargs") or config_model_kwargs(TrainConfig(**{
+        k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__}), task)
     seed_everything(args.seed)
     model = build_model("plstm", kwargs)
     if ckpt is not None:

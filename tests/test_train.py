@@ -135,3 +135,23 @@ def test_cosine_warmup_schedule():
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(55) == pytest.approx(0.5) and f(100) == pytest.approx(0.0)
     assert torch.tensor([f(s) for s in range(10, 100)]).diff().le(0).all()
+
+
+@needs_shared_datasets
+def test_collapse_diagnostic_rebuilds_a_runs_model_from_last_pt(tmp_path, capsys, monkeypatch):
+    # last.pt carries no model_kwargs, so experiments/diagnose_collapse.py rebuilds the model
+    # from config.json; every model option of the run (here the virtual node) must reach it.
+    import runpy
+    import sys
+
+    small_esol(tmp_path / "data")
+    out = tmp_path / "run"
+    main(["train", "--dataset", "esol", "--model", "plstm", "--virtual-node", "--plstm-norm-eps",
+          "0.01", "--root", str(tmp_path / "data"), "--out", str(out)] + SMALL)
+    script = Path(__file__).parents[1] / "experiments" / "diagnose_collapse.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--checkpoint", str(out / "seed0" / "last.pt"),
+                                      "--root", str(tmp_path / "data"), "--batches", "1"])
+    runpy.run_path(str(script), run_name="__main__")
+    printed = capsys.readouterr().out
+    assert '"virtual_node": true' in printed and '"plstm_norm_eps": 0.01' in printed
+    assert printed.count("(P)") == 2 and "min out_nodewise over layers" in printed

@@ -318,6 +318,15 @@ def checkpoint_metadata(cfg: TrainConfig, task: GraphTask) -> dict:
             "line_dag": cfg.line_dag}
 
 
+def config_model_kwargs(cfg: TrainConfig, task: GraphTask) -> dict:
+    """The model constructor arguments a run with ``cfg`` trains (also what tools that rebuild
+    a run's model from its config.json, e.g. experiments/diagnose_collapse.py, call)."""
+    return model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
+                        cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
+                        out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init,
+                        head_norm=cfg.head_norm, norm_eps=cfg.plstm_norm_eps)
+
+
 def _run_name(seed: int, fold: int, num_folds: int) -> str:
     return f"seed{seed}" + (f"-fold{fold}" if num_folds > 1 else "")
 
@@ -459,10 +468,7 @@ def run(cfg: TrainConfig) -> dict:
             io.save_json([{k: task.rows[v[:cfg.limit] if cfg.limit else v].tolist()
                            for k, v in fold.items()} for fold in task.folds],
                          osp.join(out, "splits.json"))
-    kwargs = model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
-                          cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
-                          out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init,
-                          head_norm=cfg.head_norm, norm_eps=cfg.plstm_norm_eps)
+    kwargs = config_model_kwargs(cfg, task)
     folds = range(min(cfg.folds or len(task.folds), len(task.folds)))
     runs = []
     for seed in range(cfg.seeds):
