@@ -8,6 +8,11 @@
 # diagnosed again (records in experiments/results/collapse/diag-hiv-hn-eps1e-2-*).
 # QUEUE=molhiv-vn: the same plus OGB's virtual node (PLSTMNet(virtual_node=True), as GINE+VN
 # has), started beside QUEUE=molhiv once QUEUE=moleculenet had finished.
+# QUEUE=tu4: the molhiv setting's norm eps on the TU sets' chosen arms (MUTAG --pool sum
+# --head-norm batch, PTC_FM --dropout 0.5). QUEUE=moleculenet3: dropout 0.1 on top of the chosen
+# --virtual-node, ESOL and FreeSolv.
+# QUEUE=molhiv-l3: 3 blocks with the head norm and norm eps 1e-2 (the 3-block arm without the
+# eps had the best molhiv test mean but collapsed layers and a lower validation).
 # QUEUE=moleculenet: ESOL and FreeSolv, 3 seeds, 30 epochs (a default must hold for them too).
 # QUEUE=moleculenet2: MoleculeNet regression arms (ESOL is 0.005 behind chemprop on test): the
 # virtual node, 3 blocks, lr 5e-4, sum pooling; ESOL and FreeSolv, 3 seeds each (a family
@@ -40,6 +45,7 @@ diagnose() {  # diagnose OUT NAME EPOCH: the collapse diagnostic of each seed's 
 case "${QUEUE:?set QUEUE}" in
   molhiv) molhiv hn-eps1e-2 --head-norm batch --plstm-norm-eps 1e-2 ;;
   molhiv-vn) molhiv hn-eps1e-2-vn --head-norm batch --plstm-norm-eps 1e-2 --virtual-node ;;
+  molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
   moleculenet2)
     for arm in "vn --virtual-node" "l3 --layers 3" "lr5e-4 --lr 5e-4" "sum --pool sum"; do
       set -- $arm; name=$1; shift
@@ -58,6 +64,13 @@ case "${QUEUE:?set QUEUE}" in
     for arm in "d02 --dropout 0.2" "d05 --dropout 0.5" "lr5e-4 --lr 5e-4" "h64 --hidden 64"; do
       set -- $arm; name=$1; shift
       $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --epochs 100 --batch-size 64 "$@" --out runs/MUTAG-plstm-e100-sum-hn-$name $COMMON
+    done ;;
+  tu4)
+    $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2 $COMMON
+    $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05-eps1e-2 $COMMON ;;
+  moleculenet3)
+    for ds in esol freesolv; do
+      $PG train --dataset $ds --model plstm --virtual-node --dropout 0.1 --epochs 30 --batch-size 32 --seeds 3 --out runs/$ds-plstm-vn-d01 $COMMON
     done ;;
   moleculenet)
     for ds in esol freesolv; do

@@ -9,6 +9,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import global_add_pool, global_mean_pool
 
 from ..nn import PLSTMBlock
+from ..nn.conv import NORM_EPS
 from ..data.line_dag_data import LineDAGData
 from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder, batch_vector
 from .virtual_node import VirtualNode
@@ -88,7 +89,7 @@ class PLSTMNet(torch.nn.Module):
                  ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
                  init: str = "reference", head_norm: str = "none", pool: str = "mean",
-                 norm_eps: float = 1e-5, virtual_node: bool = False):
+                 norm_eps: float = NORM_EPS, virtual_node: bool = False):
         super().__init__()
         if head_norm not in ("none", "batch"):
             raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")

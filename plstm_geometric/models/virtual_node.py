@@ -17,9 +17,9 @@ def gin_mlp(channels: int) -> torch.nn.Sequential:
 
 class VirtualNode(torch.nn.Module):
     r"""A virtual node joined to every node of its graph, as in OGB's GIN-virtual: a per-graph
-    vector :math:`v^{(0)} = 0` that is added to every node before each of ``num_layers``
-    layers, and after each layer but the last updated from the sum of the graph's node features
-    the layer read:
+    vector, starting at a learned vector :math:`v^{(0)}` (zero at init) shared by all graphs,
+    that is added to every node before each of ``num_layers`` layers, and after each layer but
+    the last updated from the sum of the graph's node features the layer read:
 
     .. math::
         h_n \leftarrow h_n + v_{g(n)}, \qquad
