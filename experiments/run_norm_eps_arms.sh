@@ -7,7 +7,9 @@
 # epoch 2 for the collapse diagnostic of every seed, then resumed to the shared 10 epochs and
 # diagnosed again (records in experiments/results/collapse/diag-hiv-hn-eps1e-2-*).
 # QUEUE=molhiv-vn: the same plus OGB's virtual node (PLSTMNet(virtual_node=True), as GINE+VN
-# has), started beside QUEUE=molhiv once QUEUE=moleculenet had finished.
+# has), started beside QUEUE=molhiv once QUEUE=moleculenet had finished. It and QUEUE=molhiv-l3
+# were stopped by hand after seed 0's 10 epochs (and diagnosed then), because seed 0's
+# validation was below QUEUE=molhiv's seed 0 at every epoch from 2 on (docs/results.md, §6).
 # QUEUE=tu4: the molhiv setting's norm eps on the TU sets' chosen arms (MUTAG --pool sum
 # --head-norm batch, PTC_FM --dropout 0.5). QUEUE=moleculenet3: dropout 0.1 on top of the chosen
 # --virtual-node, ESOL and FreeSolv.
