@@ -15,6 +15,9 @@
 # --virtual-node, ESOL and FreeSolv.
 # QUEUE=tu-seeds: a robustness check of the MUTAG tie (pLSTM's chosen arm 0.8515, GIN 0.8512):
 # both again with training seeds 0-2 on the same 10 folds, GIN and pLSTM side by side.
+# QUEUE=molhiv-screen: seed-0 screens of the chosen molhiv setting at OGB's batch 32 and at
+# width 128, side by side at the end of the session (leads for later; --seeds 3 --resume in the
+# same folders adds seeds 1-2).
 # QUEUE=molhiv-l3: 3 blocks with the head norm and norm eps 1e-2 (the 3-block arm without the
 # eps had the best molhiv test mean but collapsed layers and a lower validation).
 # QUEUE=moleculenet: ESOL and FreeSolv, 3 seeds, 30 epochs (a default must hold for them too).
@@ -79,6 +82,10 @@ case "${QUEUE:?set QUEUE}" in
   tu-seeds)
     $PG train --dataset MUTAG --model gin --epochs 100 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/MUTAG-gin-e100-s3 $COMMON &
     $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --epochs 100 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2-s3 $COMMON
+    wait ;;
+  molhiv-screen)
+    $PG train --dataset ogbg-molhiv --model plstm --head-norm batch --plstm-norm-eps 1e-2 --epochs 10 --batch-size 32 --lr 1e-3 --seeds 1 --out runs/ogbg-molhiv-plstm-hn-eps1e-2-b32 $COMMON &
+    $PG train --dataset ogbg-molhiv --model plstm --head-norm batch --plstm-norm-eps 1e-2 --hidden 128 --epochs 10 --batch-size 64 --lr 1e-3 --seeds 1 --out runs/ogbg-molhiv-plstm-hn-eps1e-2-h128 $COMMON
     wait ;;
   moleculenet)
     for ds in esol freesolv; do
