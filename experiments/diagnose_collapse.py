@@ -30,6 +30,9 @@ from plstm_geometric.train.loop import (Objective, TrainConfig, config_model_kwa
                                         optimizer_step, seed_everything)
 
 COLLAPSE_THRESHOLD = 0.1
+#: The run settings printed with the statistics (config.json keys; None where not given).
+SETTINGS = ("plstm_norm", "out_gate", "qk_norm", "plstm_init", "head_norm", "plstm_norm_eps",
+            "virtual_node")
 
 
 def averaged(model, batches) -> List[Dict[str, float]]:
@@ -79,18 +82,15 @@ def main() -> None:
         cfg = ckpt.get("config") or json.load(open(osp.join(osp.dirname(osp.dirname(
             args.checkpoint)), "config.json")))
         fold = ckpt.get("fold", 0)
-        settings = {"checkpoint": args.checkpoint, "epoch": ckpt.get("epoch"), **{
-            k: cfg.get(k) for k in ("dataset", "lr", "epochs", "plstm_norm", "out_gate",
-                                     "qk_norm", "plstm_init", "head_norm", "plstm_norm_eps",
-                                     "virtual_node")}}
+        settings = {"checkpoint": args.checkpoint, "epoch": ckpt.get("epoch"),
+                    **{k: cfg.get(k) for k in ("dataset", "lr", "epochs", *SETTINGS)}}
     else:
         cfg = {"dataset": args.dataset, "model": "plstm", "orientation": None,
                "plstm_norm": args.plstm_norm, "out_gate": args.out_gate, "qk_norm": args.qk_norm,
-               "plstm_init": args.plstm_init, "head_norm": None}
+               "plstm_init": args.plstm_init}
         fold, ckpt = 0, None
         settings = {"dataset": args.dataset, "steps": args.steps, "lr": args.lr,
-                    "seed": args.seed, **{k: cfg[k] for k in ("plstm_norm", "out_gate",
-                                                               "qk_norm", "plstm_init", "head_norm")}}
+                    "seed": args.seed, **{k: cfg.get(k) for k in SETTINGS}}
     orientation = resolve_orientation(cfg.get("orientation"), cfg["dataset"])
     task = load_task(cfg["dataset"], args.root, structure_transform("plstm", orientation),
                      download=False)

@@ -20,24 +20,12 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
-from plstm_geometric.nn import PLSTMConv
 from plstm_geometric.nn.diagnostics import layer_statistics
 from plstm_geometric.train.distributed import DistInfo, GlobalBatchSampler
 from plstm_geometric.train.factory import build_model, model_kwargs, structure_transform
 from plstm_geometric.train.io import save_json
 from plstm_geometric.train.loop import Objective, adamw_cosine, evaluate, seed_everything
 from plstm_geometric.train.tasks import load_task
-
-
-def override_layers(model: torch.nn.Module, args: argparse.Namespace) -> None:
-    """The probe-only overrides of the pLSTM layers' initial gate biases (after the model's own
-    init; the node gates' bias rows are source, mark, direct, transition)."""
-    for conv in (m for m in model.modules() if isinstance(m, PLSTMConv)):
-        bias = conv.node_gates.bias.data.view(4, conv.heads)
-        if args.direct_bias is not None:
-            bias[2].fill_(args.direct_bias)
-        if args.d_transition_bias is not None and conv.mode == "D":
-            bias[3].fill_(args.d_transition_bias)
 
 
 def main() -> None:
@@ -63,10 +51,6 @@ def main() -> None:
     p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction)
     p.add_argument("--head-norm", choices=("none", "batch", "layer"))
     p.add_argument("--norm-eps", type=float, help="PLSTMNet(norm_eps=...)")
-    p.add_argument("--direct-bias", type=float,
-                   help="probe override: initial direct-gate bias of every pLSTM layer (-5)")
-    p.add_argument("--d-transition-bias", type=float,
-                   help="probe override: initial transition bias of the D layers (2)")
     p.add_argument("--lr-scale", action="append", default=[], metavar="SUBSTRING=FACTOR",
                    help="scale the lr of parameters whose name contains SUBSTRING (repeatable)")
     p.add_argument("--valid", action="store_true", help="score the validation split at the end")
@@ -93,7 +77,6 @@ def main() -> None:
         norm = (torch.nn.BatchNorm1d(width) if args.head_norm == "batch"
                 else torch.nn.LayerNorm(width))
         model.head = torch.nn.Sequential(norm, *model.head)
-    override_layers(model, args)
     sampler = GlobalBatchSampler(len(train_set), args.batch_size, DistInfo(), args.seed)
     loader = DataLoader(train_set, batch_sampler=sampler)
     optimizer, scheduler = adamw_cosine(model, args.lr, args.weight_decay,

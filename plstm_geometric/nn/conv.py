@@ -231,8 +231,8 @@ class PLSTMConv(torch.nn.Module):
         form (CPU, library built, ``form="compiled"`` or ``"auto"`` choosing it) and the gates
         could be compiled (:func:`~plstm_geometric.ops.dag.compiled.compiled_available`: ``x``
         and the parameters of one float32 or float64 dtype; no autocast, whose projections
-        would come in half precision). Every check is on shapes, dtypes or values cached on ``dag``, so
-        none syncs.
+        would come in half precision). Every check is on shapes, dtypes or values cached on
+        ``dag``, so none syncs.
         """
         if x.size(0) == 0 or torch.is_autocast_enabled(x.device.type):
             return False
