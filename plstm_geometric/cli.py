@@ -56,11 +56,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="pLSTM DAG orientation: canonical-SMILES atom order (default for "
                         "molecules) or node index (the paper's; default for TU)")
     _add_line_dag_arg(p)
-    p.add_argument("--plstm-norm", choices=("rms", "none"),
-                   help="pLSTM kernel-output norm: per-head RMSNorm (the paper's) or none "
-                        "(default: PLSTMNet's)")
+    p.add_argument("--plstm-norm", choices=("rms", "graph", "none"),
+                   help="pLSTM kernel-output norm: per-head RMSNorm of each node (the "
+                        "paper's), one per graph and head (graph), or none (default: "
+                        "PLSTMNet's)")
     p.add_argument("--plstm-norm-eps", type=float,
-                   help="pLSTM: eps of the per-head RMSNorm (default: PLSTMNet's)")
+                   help="pLSTM: eps of the kernel-output norm (default: PLSTMNet's)")
     p.add_argument("--out-gate", action=argparse.BooleanOptionalAction,
                    help="pLSTM: xLSTM-style output gate sigma(W_o x) (default: PLSTMNet's)")
     p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction,

@@ -55,12 +55,14 @@ def test_offline_default_writes_every_result_file(tmp_path):
 def test_moleculenet_plstm_and_evaluate(tmp_path, capsys):
     small_esol(tmp_path / "data")
     out = tmp_path / "run"
-    # A pLSTM layer option (--plstm-norm-eps) reaches the model and its checkpoint, so that
-    # evaluate rebuilds the same model and reproduces the test metric.
-    main(["train", "--dataset", "esol", "--model", "plstm", "--plstm-norm-eps", "0.01",
-          "--root", str(tmp_path / "data"), "--out", str(out)] + SMALL)
+    # pLSTM layer options (--plstm-norm graph, --plstm-norm-eps) reach the model and its
+    # checkpoint, so that evaluate rebuilds the same model and reproduces the test metric (for
+    # the per-graph norm also with the evaluation's own batches).
+    main(["train", "--dataset", "esol", "--model", "plstm", "--plstm-norm", "graph",
+          "--plstm-norm-eps", "0.01", "--root", str(tmp_path / "data"), "--out", str(out)] + SMALL)
     best = json.loads((out / "summary.json").read_text())["runs"][0]
-    assert torch.load(out / "seed0" / "best.pt", weights_only=False)["model_kwargs"]["norm_eps"] == 0.01
+    kwargs = torch.load(out / "seed0" / "best.pt", weights_only=False)["model_kwargs"]
+    assert (kwargs["norm"], kwargs["norm_eps"]) == ("graph", 0.01)
     main(["evaluate", "--checkpoint", str(out / "seed0" / "best.pt"), "--root", str(tmp_path / "data")])
     printed = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"rmse {best['test_rmse']:.4f}" in printed

@@ -51,7 +51,8 @@ class PLSTMNet(torch.nn.Module):
         mlp_ratio (float, optional): Block MLP width factor. (default: :obj:`4.0`)
         dropout (float, optional): Dropout in blocks and head. (default: :obj:`0.0`)
         norm (str, optional): Normalisation of each pLSTM layer's kernel output, ``"rms"``
-            (per-head RMSNorm, the paper's) or ``"none"``; see :class:`PLSTMConv`.
+            (per-head RMSNorm of each node, the paper's), ``"graph"`` (one per graph and head)
+            or ``"none"``; see :class:`PLSTMConv`.
             (default: :obj:`"rms"`)
         out_gate (bool, optional): xLSTM-style output gate in each pLSTM layer.
             (default: :obj:`False`)
@@ -61,7 +62,7 @@ class PLSTMNet(torch.nn.Module):
             (default: :obj:`True`)
         init (str, optional): pLSTM layer init, ``"reference"`` or ``"torch"``.
             (default: :obj:`"reference"`)
-        norm_eps (float, optional): :math:`\epsilon` of each pLSTM layer's per-head RMSNorm;
+        norm_eps (float, optional): :math:`\epsilon` of each pLSTM layer's kernel-output norm;
             see :class:`PLSTMConv`. (default: :obj:`1e-5`, the paper's)
         virtual_node (bool, optional): OGB's virtual node (:class:`VirtualNode`, as in
             GIN-virtual): a per-graph vector added to every node before each block and updated

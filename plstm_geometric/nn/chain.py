@@ -39,7 +39,8 @@ class PLSTM1D(PLSTMConv):
         value_dim (int, optional): :math:`V` per head. (default: ``out_channels // heads``)
         scale_qk (bool, optional): Multiply queries by :math:`K^{-1/2}`. (default: :obj:`False`)
         chunk_size (int, optional): Chunk length of :func:`plstm_1d`. (default: :obj:`64`)
-        norm, out_gate, qk_norm, init: as :class:`PLSTMConv` (the same code applies them).
+        norm, out_gate, qk_norm, init: as :class:`PLSTMConv` (the same code applies them;
+            ``norm`` ``"rms"`` or ``"none"``).
 
     Shapes:
         - **input:** :math:`(B, T, F_{in})`
@@ -51,6 +52,10 @@ class PLSTM1D(PLSTMConv):
                  value_dim: Optional[int] = None, scale_qk: bool = False,
                  chunk_size: int = 64, norm: str = "rms", out_gate: bool = False,
                  qk_norm: bool = False, init: str = "reference") -> None:
+        if norm == "graph":
+            # Its one factor per graph would need the sequence of each row; "rms" is the paper's.
+            raise ValueError("PLSTM1D supports norm='rms' or 'none'; norm='graph' is for "
+                             "PLSTMConv on graphs")
         super().__init__(in_channels, out_channels, heads=heads, mode=mode, reverse=reverse,
                          key_dim=key_dim, value_dim=value_dim, scale_qk=scale_qk, norm=norm,
                          out_gate=out_gate, qk_norm=qk_norm, init=init)

@@ -14,7 +14,7 @@ from ..ops.dag.compiled import (CompiledConv, CompiledGates, compiled_available,
 from ..data.line_dag_data import LineDAGData
 from ..structure import LineDAG
 from ..structure.spec import LineDAGSpec
-from .norm import MultiHeadRMSNorm
+from .norm import GraphHeadRMSNorm, MultiHeadRMSNorm
 
 #: Stabiliser of the P-mode normalisation ``τ / (α + Σ|τ|)`` (SPEC §3).
 P_NORM_ALPHA = 0.5
@@ -27,7 +27,7 @@ TRANSITION_BIAS = {"P": 3.0, "D": 2.0}
 #: ``eps`` of ``qk_norm``'s L2 normalisation (``torch.nn.functional.normalize``'s default).
 QK_NORM_EPS = 1e-12
 #: Output normalisations of the kernel output (``norm=``): the paper's per-head RMSNorm, or none.
-NORMS = ("rms", "none")
+NORMS = ("rms", "graph", "none")
 #: ``eps`` of the per-head RMSNorm in the paper's layer (``norm_eps=``).
 NORM_EPS = 1e-5
 #: Initialisations (``init=``): the reference's (above), or PyTorch's default for every Linear.
@@ -78,7 +78,8 @@ class PLSTMConv(torch.nn.Module):
         C_e = \sum_{e' \to e} T_{e'\to e} C_{e'} + S_e k_{t(e)} v_{t(e)}^\top, \quad
         y_n = \sum_{h(e)=n} M_e C_e^\top q_n + D_n (q_n \cdot k_n) v_n,
 
-    followed by a per-head RMSNorm (``norm="rms"``, the paper's) or none (``norm="none"``), an
+    followed by a per-head RMSNorm (``norm="rms"``, the paper's), a per-graph one
+    (``norm="graph"``) or none (``norm="none"``), an
     optional xLSTM-style output gate :math:`o_n = \sigma(W_o x_n)` (``out_gate=True``) and an
     output projection of the concatenated heads:
 
@@ -106,10 +107,14 @@ class PLSTMConv(torch.nn.Module):
         drop_self_loops: drop self-loops instead of raising.
         form: kernel form for :func:`plstm_dag` (``"auto"``, ``"dense"``, ``"compiled"``,
             ``"state"``, ``"chain"``).
-        norm: ``"rms"`` (per-head RMSNorm of the kernel output, the paper's) or ``"none"``.
-        norm_eps: the RMSNorm's :math:`\epsilon` (default :data:`NORM_EPS`, the paper's). A
-            larger one leaves a kernel output whose mean square is far below it small instead
-            of scaling it to unit size, so its size, which varies from node to node, survives.
+        norm: ``"rms"`` (per-head RMSNorm of each node's kernel output, the paper's),
+            ``"graph"`` (:class:`~plstm_geometric.nn.norm.GraphHeadRMSNorm`: one RMS per graph
+            and head over all of the graph's nodes, so each node's size relative to the other
+            nodes of its graph survives) or ``"none"``.
+        norm_eps: the norm's :math:`\epsilon` (default :data:`NORM_EPS`, the paper's). For
+            ``"rms"`` a larger one leaves a kernel output whose mean square is far below it small
+            instead of scaling it to unit size, so its size, which varies from node to node,
+            survives.
         out_gate: multiply the normalised output by :math:`\sigma(W_o x)` per channel (xLSTM).
         qk_norm: L2-normalise queries and keys per head (before ``scale_qk``).
         init: ``"reference"`` (SPEC §4, see :meth:`reset_parameters`) or ``"torch"``
@@ -160,6 +165,7 @@ class PLSTMConv(torch.nn.Module):
         # Edge parts of source, mark, and of the transition from the incoming / outgoing edge.
         self.edge_gates = Linear(edge_dim, 4 * h, bias=False) if edge_dim else None
         self.norm = (MultiHeadRMSNorm(h, v, eps=norm_eps) if norm == "rms"
+                     else GraphHeadRMSNorm(h, v, eps=norm_eps) if norm == "graph"
                      else torch.nn.Identity())
         self.out_gate = Linear(in_channels, h * v) if out_gate else None
         self.out = Linear(h * v, out_channels)
@@ -185,7 +191,7 @@ class PLSTMConv(torch.nn.Module):
             for lin in (self.qkv, self.node_gates, self.edge_gates, self.out_gate, self.out):
                 if lin is not None:
                     lin.reset_parameters()
-            if isinstance(self.norm, MultiHeadRMSNorm):
+            if self.norm_type != "none":
                 self.norm.reset_parameters()
             return
         for lin in (self.qkv, self.out):
@@ -200,7 +206,7 @@ class PLSTMConv(torch.nn.Module):
         if self.out_gate is not None:
             torch.nn.init.zeros_(self.out_gate.weight)
             torch.nn.init.zeros_(self.out_gate.bias)
-        if isinstance(self.norm, MultiHeadRMSNorm):
+        if self.norm_type != "none":
             self.norm.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
@@ -212,8 +218,9 @@ class PLSTMConv(torch.nn.Module):
                              f"{edge_index.size(1)} columns; it needs one row per column")
         if self.runs_compiled_conv(x, dag):
             group = self.p_norm_group(dag)
-            # The node gates' bias is added by the gate pass (CompiledConv's node_bias).
-            return self.gated_projection(CompiledConv.apply(
+            # The node gates' bias is added by the gate pass (CompiledConv's node_bias); the
+            # per-node RMSNorm runs inside it, the per-graph one after it.
+            y = CompiledConv.apply(
                 self.projection(x, bias=False), self.node_gates.bias.view(4, self.heads),
                 self.edge_gate(edge_attr, dag),
                 self.norm.weight if self.norm_type == "rms" else None,
@@ -221,9 +228,13 @@ class PLSTMConv(torch.nn.Module):
                 (dag.tail, dag.head, *dag.line_index, group), self.mode == "P", P_NORM_ALPHA,
                 self.norm.eps if self.norm_type == "rms" else 0.0, compiled_layout(dag),
                 (self.qk_norm, QK_NORM_EPS if self.qk_norm else 0.0,
-                 self.key_dim ** -0.5 if self.scale_qk else 1.0)), x)
+                 self.key_dim ** -0.5 if self.scale_qk else 1.0))
+            if self.norm_type == "graph":
+                y = self.norm(y, batch if batch is not None else dag.batch)
+            return self.gated_projection(y, x)
         return self.readout(plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag,
-                                      form=self.form), x)
+                                      form=self.form), x,
+                            batch if batch is not None else dag.batch)
 
     def runs_compiled_conv(self, x: Tensor, dag: LineDAG) -> bool:
         """Whether ``forward`` runs gates, kernel and norm as one
@@ -277,10 +288,13 @@ class PLSTMConv(torch.nn.Module):
             query = query * k ** -0.5
         return query, key, value, node_gate.view(*lead, 4, h)
 
-    def readout(self, y: Tensor, x: Tensor) -> Tensor:
-        """Kernel output ``[..., H, V]`` → layer output ``[..., F_out]``: per-head norm, the
-        optional output gate from ``x`` ``[..., F_in]``, the output projection."""
-        return self.gated_projection(self.norm(y), x)
+    def readout(self, y: Tensor, x: Tensor, batch: Optional[Tensor] = None) -> Tensor:
+        """Kernel output ``[..., H, V]`` → layer output ``[..., F_out]``: per-head norm (for
+        ``norm="graph"`` over the nodes of each graph of ``batch`` ``[N]``, ``y`` then
+        ``[N, H, V]``), the optional output gate from ``x`` ``[..., F_in]``, the output
+        projection."""
+        return self.gated_projection(self.norm(y, batch) if self.norm_type == "graph"
+                                     else self.norm(y), x)
 
     def gated_projection(self, y: Tensor, x: Tensor) -> Tensor:
         """:meth:`readout` after the norm."""
@@ -367,7 +381,7 @@ class PLSTMConv(torch.nn.Module):
                 + (", reverse=True" if self.reverse else "")
                 + (f", edge_dim={self.edge_dim}" if self.edge_dim else "") + options
                 + (f", norm={self.norm_type}" if self.norm_type != "rms" else "")
-                + (f", norm_eps={self.norm.eps}" if self.norm_type == "rms"
+                + (f", norm_eps={self.norm.eps}" if self.norm_type != "none"
                    and self.norm.eps != NORM_EPS else "")
                 + (", out_gate=True" if self.out_gate is not None else "")
                 + (", qk_norm=True" if self.qk_norm else "")

@@ -1,4 +1,5 @@
-"""The collapse-study options of PLSTMConv / PLSTMNet (norm, norm_eps, out_gate, qk_norm, init)
+"""The collapse-study options of PLSTMConv / PLSTMNet (norm incl. the per-graph norm, norm_eps,
+out_gate, qk_norm, init)
 and the node-wise diagnostic: each option does what its docstring's formula says."""
 import math
 
@@ -11,7 +12,8 @@ from torch_geometric.data import Batch, Data
 from plstm_geometric import LineDAG, PLSTMConv, plstm_dag
 from plstm_geometric.models import PLSTMNet
 from plstm_geometric.nn.diagnostics import layer_statistics, nodewise_ratio
-from plstm_geometric.nn.norm import MultiHeadRMSNorm
+from plstm_geometric.nn import PLSTM1D
+from plstm_geometric.nn.norm import GraphHeadRMSNorm, MultiHeadRMSNorm
 
 
 def graph(n: int = 7, seed: int = 0):
@@ -80,13 +82,17 @@ def test_out_gate_starts_at_one_half_and_init_torch_is_pytorch_default():
 def test_options_repr_validation_and_net_pass_through():
     assert str(PLSTMConv(8, 8, heads=2, norm="none", out_gate=True, qk_norm=True, init="torch")) \
         == "PLSTMConv(8, 8, heads=2, mode=P, norm=none, out_gate=True, qk_norm=True, init=torch)"
-    with pytest.raises(ValueError, match="norm must be one of rms, none, got 'layer'"):
+    with pytest.raises(ValueError, match="norm must be one of rms, graph, none, got 'layer'"):
         PLSTMConv(8, 8, norm="layer")
     with pytest.raises(ValueError, match="init must be one of reference, torch, got 'xavier'"):
         PLSTMConv(8, 8, init="xavier")
     with pytest.raises(ValueError, match="norm_eps must be positive, got 0"):
         PLSTMConv(8, 8, norm_eps=0)
     assert str(PLSTMConv(8, 8, heads=2, norm_eps=0.01)) == "PLSTMConv(8, 8, heads=2, mode=P, norm_eps=0.01)"
+    assert str(PLSTMConv(8, 8, heads=2, norm="graph", norm_eps=0.01)) \
+        == "PLSTMConv(8, 8, heads=2, mode=P, norm=graph, norm_eps=0.01)"
+    with pytest.raises(ValueError, match="PLSTM1D supports norm='rms' or 'none'"):
+        PLSTM1D(8, 8, norm="graph")
     net = PLSTMNet(1, hidden_channels=16, num_blocks=2, in_channels=5, norm="none",
                    out_gate=True, qk_norm=True)
     convs = [c for b in net.blocks for c in b.convs]
@@ -152,3 +158,73 @@ def test_documented_defaults_layer_is_the_papers_model_uses_qk_norm():
         assert torch.equal(conv.node_gates.bias.view(4, -1)[:3], torch.full((3, 4), -5.0))
     paper = PLSTMNet(1, hidden_channels=16, in_channels=5, qk_norm=False)
     assert not any(c.qk_norm for b in paper.blocks for c in b.convs)
+
+
+def graph_norm_oracle(y, batch, weight, eps):
+    """The per-graph norm written out: one RMS per graph and head over its nodes and channels."""
+    out = torch.empty_like(y)
+    for g in batch.unique().tolist():
+        rows = batch == g
+        for h in range(y.size(1)):
+            block = y[rows, h]
+            out[rows, h] = block / (block.pow(2).mean() + eps).sqrt() * weight[h]
+    return out
+
+
+@pytest.mark.parametrize("form", ["compiled", "state"])
+@pytest.mark.parametrize("mode", ["P", "D"])
+def test_graph_norm_layer_against_a_per_graph_oracle(mode, form):
+    # Three graphs in one batch: the compiled path (norm after CompiledConv) and the torch path
+    # (readout) must both normalise each graph with its own factor per head.
+    gen = torch.Generator().manual_seed(1)
+    graphs = [Data(x=torch.randn(n, 8, generator=gen), edge_index=path_graph(n),
+                   edge_attr=torch.randn(2 * (n - 1), 3, generator=gen)) for n in (5, 3, 6)]
+    data = Batch.from_data_list(graphs)
+    conv = randomize(PLSTMConv(8, 12, heads=2, mode=mode, edge_dim=3, norm="graph",
+                               norm_eps=0.05, form=form))
+    with torch.no_grad():
+        conv.norm.weight.uniform_(0.5, 1.5)
+    dag = LineDAG.from_graph(data.edge_index, data.num_nodes, mode=mode, batch=data.batch)
+    y = plstm_dag(*conv.kernel_inputs(data.x, dag, data.edge_attr), dag)  # (N, H, V)
+    expected = conv.out(graph_norm_oracle(y, data.batch, conv.norm.weight, 0.05).reshape(
+        data.num_nodes, -1))
+    out = conv(data.x, data.edge_index, data.edge_attr, data.batch)
+    assert torch.allclose(out, expected, atol=1e-5)
+    # batching changes nothing: each graph alone gives its rows of the batch
+    rows = torch.cat([conv(g.x, g.edge_index, g.edge_attr) for g in graphs])
+    assert torch.allclose(out, rows, atol=1e-5)
+    # and the factor is per graph, not per batch or per node
+    assert not torch.allclose(out, conv.out(graph_norm_oracle(
+        y, torch.zeros_like(data.batch), conv.norm.weight, 0.05).reshape(data.num_nodes, -1)),
+        atol=1e-3)
+
+
+def test_graph_norm_gradcheck_and_empty_input():
+    gen = torch.Generator().manual_seed(2)
+    norm = GraphHeadRMSNorm(2, 3, eps=1e-3).double()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5, generator=gen)
+    y = torch.randn(6, 2, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    batch = torch.tensor([0, 0, 1, 1, 1, 2])
+    assert torch.autograd.gradcheck(lambda t: norm(t, batch), (y,))
+    assert torch.allclose(norm(y, torch.zeros(6, dtype=torch.long)), norm(y))
+    assert norm(torch.zeros(0, 2, 3, dtype=torch.float64), torch.zeros(0, dtype=torch.long)).shape == (0, 2, 3)
+    assert repr(norm) == "GraphHeadRMSNorm(heads=2, dim=3, eps=0.001)"
+
+
+@pytest.mark.parametrize("mode", ["P", "D"])
+def test_graph_norm_keeps_node_sizes_the_node_norm_divides_out(mode):
+    # The molhiv width-128 collapse (docs/results.md §7): open gates, a large kernel output
+    # whose direction is the same for every node of a graph and whose size differs. The
+    # per-node RMSNorm maps every node to one vector; one factor per graph keeps the sizes.
+    torch.manual_seed(0)
+    x = torch.randn(1, 8).expand(9, 8).contiguous()
+    edge_index = path_graph(9)
+    ratios = {}
+    for norm in ("rms", "graph"):
+        conv = PLSTMConv(8, 8, heads=2, mode=mode, norm=norm)
+        torch.nn.init.normal_(conv.out.weight)
+        torch.nn.init.zeros_(conv.node_gates.bias.view(4, 2)[:3])
+        ratios[norm] = nodewise_ratio(conv(x, edge_index))
+    assert ratios["rms"] < 1e-3
+    assert ratios["graph"] > 0.1
