@@ -15,6 +15,20 @@
 # --virtual-node, ESOL and FreeSolv.
 # QUEUE=tu-seeds: a robustness check of the MUTAG tie (pLSTM's chosen arm 0.8515, GIN 0.8512):
 # both again with training seeds 0-2 on the same 10 folds, GIN and pLSTM side by side.
+# QUEUE=molhiv-h128 (fourth session): the chosen molhiv setting at width 128 (the best seed-0
+# validation of QUEUE=molhiv-screen), all 3 seeds with both diagnostics (seed 0 re-run: the
+# screen's folder was on another machine). QUEUE=tu5: PTC_FM arms on top of its chosen
+# --dropout 0.5 --plstm-norm-eps 1e-2 (the init of the pre-fix row, width 64, lr 5e-4, 3
+# blocks), then the chosen arm and the pre-fix row's model (--plstm-init torch --no-qk-norm, the
+# one that had 0.6391) with training seeds 0-2 on the same folds, as tu-seeds did for MUTAG.
+# QUEUE=molhiv-screen2: seed-0 screen of lr 3e-4 on top of width 128 (the untried lr lead), run
+# as a third process beside molhiv-h128 and tu5.
+# QUEUE=molhiv-graph: after molhiv-h128's epoch-2 diagnostic found seeds 0 and 1 collapsed again
+# with open gates (kernel node-wise 0.52-0.72, after the per-node RMSNorm 0.007-0.02), the
+# per-graph norm (--plstm-norm graph, one RMS per graph and head) in place of the per-node one,
+# at width 128, with the same norm eps, 3 seeds and both diagnostics. QUEUE=graph-arms: the
+# per-graph norm in place of the per-node one on each other family's chosen arm (PTC_FM, MUTAG,
+# ESOL, FreeSolv), since a remedy that helps one family can hurt another.
 # QUEUE=molhiv-screen: seed-0 screens of the chosen molhiv setting at OGB's batch 32 and at
 # width 128, side by side at the end of the session (leads for later; --seeds 3 --resume in the
 # same folders adds seeds 1-2).
@@ -29,6 +43,10 @@
 # --dropout 0.5 (after moleculenet2 had the virtual node win both validation sets).
 # QUEUE=tu3: MUTAG, after QUEUE=tu tied the chosen arm on validation with 3 blocks: regularised
 # and smaller variants of --pool sum --head-norm batch (dropout 0.2 / 0.5, lr 5e-4, width 64).
+# The whole queue is one { ...; exit; } group: bash parses it completely before running any of
+# it, so editing this file while a queue runs cannot change the running queue (bash otherwise
+# reads a script as it goes and runs whatever text lies at its old byte offset after an edit).
+{
 set -euo pipefail
 export OMP_NUM_THREADS=1
 PG="${PG:-plstm-geometric}"
@@ -52,6 +70,8 @@ diagnose() {  # diagnose OUT NAME EPOCH: the collapse diagnostic of each seed's 
 case "${QUEUE:?set QUEUE}" in
   molhiv) molhiv hn-eps1e-2 --head-norm batch --plstm-norm-eps 1e-2 ;;
   molhiv-vn) molhiv hn-eps1e-2-vn --head-norm batch --plstm-norm-eps 1e-2 --virtual-node ;;
+  molhiv-h128) molhiv hn-eps1e-2-h128 --head-norm batch --plstm-norm-eps 1e-2 --hidden 128 ;;
+  molhiv-graph) molhiv hn-graph-eps1e-2-h128 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --hidden 128 ;;
   molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
   moleculenet2)
     for arm in "vn --virtual-node" "l3 --layers 3" "lr5e-4 --lr 5e-4" "sum --pool sum"; do
@@ -83,6 +103,21 @@ case "${QUEUE:?set QUEUE}" in
     $PG train --dataset MUTAG --model gin --epochs 100 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/MUTAG-gin-e100-s3 $COMMON &
     $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --epochs 100 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2-s3 $COMMON
     wait ;;
+  tu5)
+    for arm in "init-torch --plstm-init torch" "h64 --hidden 64" "lr5e-4 --lr 5e-4" "l3 --layers 3"; do
+      set -- $arm; name=$1; shift
+      $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --epochs 30 --batch-size 64 --lr 1e-3 "$@" --out runs/PTC_FM-plstm-d05-eps1e-2-$name $COMMON
+    done
+    $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --epochs 30 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/PTC_FM-plstm-d05-eps1e-2-s3 $COMMON
+    $PG train --dataset PTC_FM --model plstm --plstm-init torch --no-qk-norm --epochs 30 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/PTC_FM-plstm-prefix-s3 $COMMON ;;
+  graph-arms)
+    $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm graph --plstm-norm-eps 1e-2 --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05-graph-eps1e-2 $COMMON
+    $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-graph-eps1e-2 $COMMON
+    for ds in esol freesolv; do
+      $PG train --dataset $ds --model plstm --virtual-node --plstm-norm graph --epochs 30 --batch-size 32 --seeds 3 --out runs/$ds-plstm-vn-graph $COMMON
+    done ;;
+  molhiv-screen2)
+    $PG train --dataset ogbg-molhiv --model plstm --head-norm batch --plstm-norm-eps 1e-2 --hidden 128 --epochs 10 --batch-size 64 --lr 3e-4 --seeds 1 --out runs/ogbg-molhiv-plstm-hn-eps1e-2-h128-lr3e-4 $COMMON ;;
   molhiv-screen)
     $PG train --dataset ogbg-molhiv --model plstm --head-norm batch --plstm-norm-eps 1e-2 --epochs 10 --batch-size 32 --lr 1e-3 --seeds 1 --out runs/ogbg-molhiv-plstm-hn-eps1e-2-b32 $COMMON &
     $PG train --dataset ogbg-molhiv --model plstm --head-norm batch --plstm-norm-eps 1e-2 --hidden 128 --epochs 10 --batch-size 64 --lr 1e-3 --seeds 1 --out runs/ogbg-molhiv-plstm-hn-eps1e-2-h128 $COMMON
@@ -93,3 +128,5 @@ case "${QUEUE:?set QUEUE}" in
     done ;;
   *) echo "unknown QUEUE=$QUEUE" >&2; exit 2 ;;
 esac
+exit
+}
