@@ -87,7 +87,11 @@ def main(folders):
                  + (f", {config['pool']} pool" if config.get("pool") else "")
                  + (f", hidden {config['hidden']}" if config.get("hidden") else "")
                  + (f", {config['layers']} layers" if config.get("layers") else "")
+                 + (f", {config['plstm_norm']} norm" if config.get("plstm_norm") else "")
                  + (f", norm eps {config['plstm_norm_eps']:g}" if config.get("plstm_norm_eps") else "")
+                 + (f", init {config['plstm_init']}" if config.get("plstm_init") else "")
+                 + (", qk norm" if config.get("qk_norm") else ", no qk norm"
+                    if config.get("qk_norm") is False else "")
                  + (f", lr {config['lr']:g}" if config.get("lr", 1e-3) != 1e-3 else ""),
                  str(len(runs)), epochs, best, f"{seconds:.1f}",
                  f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]

@@ -116,7 +116,7 @@ def main() -> None:
             for batch in loader:
                 loss_sum, count = objective.loss_sum(model(batch), batch.y)
                 optimizer_step(model, loss_sum / max(count, 1), optimizer, scheduler, 1.0)
-                losses.append(float(loss_sum) / max(count, 1))
+                losses.append(float(loss_sum.detach()) / max(count, 1))
                 if len(losses) == args.steps:
                     break
 
