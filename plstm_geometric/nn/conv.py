@@ -26,7 +26,8 @@ GATE_BIAS = -5.0
 TRANSITION_BIAS = {"P": 3.0, "D": 2.0}
 #: ``eps`` of ``qk_norm``'s L2 normalisation (``torch.nn.functional.normalize``'s default).
 QK_NORM_EPS = 1e-12
-#: Output normalisations of the kernel output (``norm=``): the paper's per-head RMSNorm, or none.
+#: Output normalisations of the kernel output (``norm=``): the paper's per-head RMSNorm of each
+#: node, one RMS per graph and head (:class:`GraphHeadRMSNorm`), or none.
 NORMS = ("rms", "graph", "none")
 #: ``eps`` of the per-head RMSNorm in the paper's layer (``norm_eps=``).
 NORM_EPS = 1e-5
