@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONV, GRID, BLOCK = "plstm_geometric/nn/conv.py", "plstm_geometric/nn/grid.py", \
     "plstm_geometric/nn/block.py"
-CPP = "plstm_geometric/ops/dag/compiled.cpp"
+CPP, NORM = "plstm_geometric/ops/dag/compiled.cpp", "plstm_geometric/nn/norm.py"
 TORCH = {"PLSTM_COMPILED": "0"}  # the torch gate ops instead of the compiled pass
 
-REF = "tests/nn/test_layer_reference.py::"
+REF, OPTIONS = "tests/nn/test_layer_reference.py::", "tests/nn/test_layer_options.py::"
 # (name, file, original text, mutated text, a test that must be among those failing[, extra
 # environment of the test run]); each original must occur exactly once.
 MUTATIONS = [
@@ -87,6 +87,13 @@ MUTATIONS = [
      "for module in [m for m in self.modules()\n"
      "                       if m is not self and hasattr(m, 'reset_parameters')]:",
      "tests/nn/test_init.py::test_fresh_module_has_the_documented_init[net-plain]"),
+    ("compiled: per-graph norm skipped after CompiledConv's per-node one", CONV,
+     "y = self.norm(y, batch if batch is not None else dag.batch)", "y = self.norm(y)",
+     OPTIONS + "test_graph_norm_layer_against_a_per_graph_oracle[P-compiled]"),
+    ("GraphHeadRMSNorm with one RMS per node instead of per graph", NORM,
+     "scale = torch.rsqrt(graph_square + self.eps)[batch]  # [N, H]",
+     "scale = torch.rsqrt(mean_square + self.eps)",
+     OPTIONS + "test_graph_norm_keeps_node_sizes_the_node_norm_divides_out[P]"),
 ]
 
 

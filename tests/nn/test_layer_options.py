@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from helpers import path_graph
+from helpers import COMPILED, path_graph
 from test_conv import randomize
 from torch_geometric.data import Batch, Data
 
@@ -171,7 +171,7 @@ def graph_norm_oracle(y, batch, weight, eps):
     return out
 
 
-@pytest.mark.parametrize("form", ["compiled", "state"])
+@pytest.mark.parametrize("form", [COMPILED, "state"])
 @pytest.mark.parametrize("mode", ["P", "D"])
 def test_graph_norm_layer_against_a_per_graph_oracle(mode, form):
     # Three graphs in one batch: the compiled path (norm after CompiledConv) and the torch path
