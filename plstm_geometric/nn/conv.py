@@ -217,6 +217,8 @@ class PLSTMConv(torch.nn.Module):
         if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
             raise ValueError(f"edge_attr has {edge_attr.size(0)} rows but edge_index has "
                              f"{edge_index.size(1)} columns; it needs one row per column")
+        # Each node's graph, for norm="graph" (a LineDAG built from a Batch carries it too).
+        graph = batch if batch is not None else dag.batch
         if self.runs_compiled_conv(x, dag):
             group = self.p_norm_group(dag)
             # The node gates' bias is added by the gate pass (CompiledConv's node_bias); the
@@ -231,11 +233,10 @@ class PLSTMConv(torch.nn.Module):
                 (self.qk_norm, QK_NORM_EPS if self.qk_norm else 0.0,
                  self.key_dim ** -0.5 if self.scale_qk else 1.0))
             if self.norm_type == "graph":
-                y = self.norm(y, batch if batch is not None else dag.batch)
+                y = self.norm(y, graph)
             return self.gated_projection(y, x)
         return self.readout(plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag,
-                                      form=self.form), x,
-                            batch if batch is not None else dag.batch)
+                                      form=self.form), x, graph)
 
     def runs_compiled_conv(self, x: Tensor, dag: LineDAG) -> bool:
         """Whether ``forward`` runs gates, kernel and norm as one

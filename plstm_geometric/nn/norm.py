@@ -7,11 +7,9 @@ import torch
 from torch import Tensor
 
 
-class MultiHeadRMSNorm(torch.nn.Module):
-    r"""RMSNorm over the last dimension of ``[..., H, D]`` with a learnable scale per head and channel.
-
-    .. math:: y = \frac{x}{\sqrt{\operatorname{mean}(x^2) + \epsilon}} \odot w_h
-    """
+class _HeadScaledNorm(torch.nn.Module):
+    """What both kernel-output norms share: ``heads``, ``dim``, ``eps`` and a learnable scale
+    ``[H, D]`` per head and channel that starts at one."""
 
     def __init__(self, heads: int, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -22,16 +20,23 @@ class MultiHeadRMSNorm(torch.nn.Module):
     def reset_parameters(self) -> None:
         torch.nn.init.ones_(self.weight)
 
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(heads={self.heads}, dim={self.dim}, eps={self.eps})"
+
+
+class MultiHeadRMSNorm(_HeadScaledNorm):
+    r"""RMSNorm over the last dimension of ``[..., H, D]`` with a learnable scale per head and channel.
+
+    .. math:: y = \frac{x}{\sqrt{\operatorname{mean}(x^2) + \epsilon}} \odot w_h
+    """
+
     def forward(self, x: Tensor) -> Tensor:
         # torch's rms_norm (the same formula in fewer ops), then the per-head scale, which it
         # cannot take: its weight must have the normalised shape.
         return torch.nn.functional.rms_norm(x, (self.dim,), eps=self.eps) * self.weight
 
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(heads={self.heads}, dim={self.dim}, eps={self.eps})"
 
-
-class GraphHeadRMSNorm(torch.nn.Module):
+class GraphHeadRMSNorm(_HeadScaledNorm):
     r"""RMSNorm of node outputs ``[N, H, D]`` per graph and head: each head's vectors are divided
     by their RMS over all nodes and channels of the node's graph, then scaled per head and channel,
 
@@ -44,15 +49,6 @@ class GraphHeadRMSNorm(torch.nn.Module):
     graph, which a per-node RMSNorm divides out. ``batch`` ``[N]`` gives each node's graph
     (``None``: one graph); graphs are normalised independently, so batching changes nothing.
     """
-
-    def __init__(self, heads: int, dim: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.heads, self.dim, self.eps = heads, dim, eps
-        self.weight = torch.nn.Parameter(torch.empty(heads, dim))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        torch.nn.init.ones_(self.weight)
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None) -> Tensor:
         mean_square = x.pow(2).mean(-1)  # [N, H]
@@ -67,6 +63,3 @@ class GraphHeadRMSNorm(torch.nn.Module):
             graph_square = total / count.clamp_min(1).unsqueeze(-1)
         scale = torch.rsqrt(graph_square + self.eps)[batch]  # [N, H]
         return x * scale.unsqueeze(-1) * self.weight
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(heads={self.heads}, dim={self.dim}, eps={self.eps})"
