@@ -32,6 +32,10 @@
 # QUEUE=molhiv-graph96 / molhiv-wd: on the chosen width-96 molhiv setting, the per-graph norm in
 # place of the per-node one, and AdamW weight decay 0.1 (default 0.01; the test gap is a
 # transfer gap), side by side at the end of the fourth session.
+# QUEUE=molhiv-graph-wd / molhiv-graph-l3 (fifth session): on the chosen molhiv setting (per-graph
+# norm, width 96), weight decay 0.1 (the best validation mean of the fourth session, but with a
+# collapsed layer under the per-node norm) and 3 blocks (deeper collapsed under the per-node norm;
+# the per-graph norm removed the open-gate collapse), side by side.
 # QUEUE=molhiv-screen: seed-0 screens of the chosen molhiv setting at OGB's batch 32 and at
 # width 128, side by side at the end of the session (leads for later; --seeds 3 --resume in the
 # same folders adds seeds 1-2).
@@ -77,6 +81,8 @@ case "${QUEUE:?set QUEUE}" in
   molhiv-graph) molhiv hn-graph-eps1e-2-h128 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --hidden 128 ;;
   molhiv-graph96) molhiv hn-graph-eps1e-2 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 ;;
   molhiv-wd) molhiv hn-eps1e-2-wd0.1 --head-norm batch --plstm-norm-eps 1e-2 --weight-decay 0.1 ;;
+  molhiv-graph-wd) molhiv hn-graph-eps1e-2-wd0.1 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --weight-decay 0.1 ;;
+  molhiv-graph-l3) molhiv hn-graph-eps1e-2-l3 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --layers 3 ;;
   molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
   moleculenet2)
     for arm in "vn --virtual-node" "l3 --layers 3" "lr5e-4 --lr 5e-4" "sum --pool sum"; do
