@@ -10,7 +10,6 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from plstm_geometric.ops.dag.compiled import library
-from plstm_geometric.structure import grid_edge_index as grid_graph  # noqa: F401 (re-export)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PLSTM_SHARED", REPO.parent / "shared"))

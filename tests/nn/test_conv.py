@@ -1,9 +1,10 @@
 import pytest
 import torch
-from helpers import HIV_SMILES, grid_graph, molecule, path_graph
+from helpers import HIV_SMILES, molecule, path_graph
 from torch_geometric.loader import DataLoader
 
 from plstm_geometric import AddLineDAG, LineDAG, PLSTMBlock, PLSTMConv, plstm_dag
+from plstm_geometric.structure import grid_edge_index as grid_graph
 
 
 def randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

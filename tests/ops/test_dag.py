@@ -1,10 +1,11 @@
 import pytest
 import torch
-from helpers import COMPILED, grid_graph, kernel_inputs, path_graph, random_graph
+from helpers import COMPILED, kernel_inputs, path_graph, random_graph
 
 from plstm_geometric.ops import plstm_dag, plstm_dag_reference
 from plstm_geometric.ops.dag import choose_form
 from plstm_geometric.structure import LineDAG
+from plstm_geometric.structure import grid_edge_index as grid_graph
 
 
 def random_case(seed: int, mode: str):

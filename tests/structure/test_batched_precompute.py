@@ -1,11 +1,12 @@
 """``AddLineDAG.forward_batch`` (chunked structure precompute) equals per-graph ``AddLineDAG``."""
 import pytest
 import torch
-from helpers import HIV_SMILES, grid_graph, molecule, path_graph, random_graph
+from helpers import HIV_SMILES, molecule, path_graph, random_graph
 from torch_geometric.data import Data
 from torch_geometric.transforms import Compose
 
 from plstm_geometric import AddLineDAG, LineDAG, LineDAGData
+from plstm_geometric.structure import grid_edge_index as grid_graph
 from plstm_geometric.train.cache import apply_pre_transform
 
 

@@ -1,9 +1,10 @@
 import networkx as nx
 import pytest
 import torch
-from helpers import grid_graph, path_graph, random_graph
+from helpers import path_graph, random_graph
 
 from plstm_geometric.structure import LineDAG
+from plstm_geometric.structure import grid_edge_index as grid_graph
 
 
 def as_nx(edges: torch.Tensor, n: int) -> nx.DiGraph:

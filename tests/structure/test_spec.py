@@ -5,11 +5,12 @@ import copy
 import pytest
 import torch
 from grid_helpers import local_line_dag
-from helpers import grid_graph, path_graph, random_graph
+from helpers import path_graph, random_graph
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from plstm_geometric import AddLineDAG, LineDAG, LineDAGData, PLSTMBlock, PLSTMConv
+from plstm_geometric.structure import grid_edge_index as grid_graph
 from plstm_geometric.train.cache import transform_key
 
 
