@@ -10,11 +10,11 @@ has no validation metric of ours).
 Finished runs are read from summary.json. A run stopped by the time budget (no summary.json)
 is read from its metrics.csv: best validation epoch so far, marked "(stopped)".
 """
+import argparse
 import csv
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
 from plstm_geometric.datasets import MOLECULENET, TU
@@ -92,7 +92,10 @@ def main(folders):
                  + (f", init {config['plstm_init']}" if config.get("plstm_init") else "")
                  + (", qk norm" if config.get("qk_norm") else ", no qk norm"
                     if config.get("qk_norm") is False else "")
-                 + (f", lr {config['lr']:g}" if config.get("lr", 1e-3) != 1e-3 else ""),
+                 + (", out gate" if config.get("out_gate") else "")
+                 + (f", lr {config['lr']:g}" if config.get("lr", 1e-3) != 1e-3 else "")
+                 + (f", weight decay {config['weight_decay']:g}"
+                    if config.get("weight_decay", 0.01) != 0.01 else ""),
                  str(len(runs)), epochs, best, f"{seconds:.1f}",
                  f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]
         cells += [f"{k[5:]} {fmt([r[k] for r in runs])}" for k in keys]
@@ -100,4 +103,8 @@ def main(folders):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", nargs="+",
+                        help="run folders (config.json + summary.json or metrics.csv) and / or "
+                             "run_chemprop.py records (.json)")
+    main(parser.parse_args().results)
