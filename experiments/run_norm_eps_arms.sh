@@ -37,7 +37,11 @@
 # collapsed layer under the per-node norm) and 3 blocks (deeper collapsed under the per-node norm;
 # the per-graph norm removed the open-gate collapse), side by side. QUEUE=molhiv-graph-lr2e-3: lr
 # 2e-3 on the same setting, as a third process (its seeds' best epochs were 8-10 of 10: still
-# improving when the schedule ends).
+# improving when the schedule ends). Both were stopped by hand after their epoch-2 diagnostics
+# failed the no-collapse check (3 blocks: seed 2; lr 2e-3: seeds 1 and 2), which rules an arm
+# out whatever its validation; QUEUE=molhiv-graph-warmup (warm-up 0.1, the one arm that met the
+# molhiv collapse check in collapse study §1) and molhiv-graph-d01 (dropout 0.1: GINE+VN, which
+# transfers better to the test scaffolds, trains with 0.5) took their places.
 # QUEUE=molhiv-screen: seed-0 screens of the chosen molhiv setting at OGB's batch 32 and at
 # width 128, side by side at the end of the session (leads for later; --seeds 3 --resume in the
 # same folders adds seeds 1-2).
@@ -87,6 +91,8 @@ case "${QUEUE:?set QUEUE}" in
   molhiv-graph-wd) molhiv hn-graph-eps1e-2-wd0.1 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --weight-decay 0.1 ;;
   molhiv-graph-l3) molhiv hn-graph-eps1e-2-l3 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --layers 3 ;;
   molhiv-graph-lr2e-3) molhiv hn-graph-eps1e-2-lr2e-3 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --lr 2e-3 ;;
+  molhiv-graph-warmup) molhiv hn-graph-eps1e-2-warmup0.1 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --warmup 0.1 ;;
+  molhiv-graph-d01) molhiv hn-graph-eps1e-2-d01 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --dropout 0.1 ;;
   molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
   moleculenet2)
     for arm in "vn --virtual-node" "l3 --layers 3" "lr5e-4 --lr 5e-4" "sum --pool sum"; do
