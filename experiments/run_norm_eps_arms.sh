@@ -42,6 +42,8 @@
 # out whatever its validation; QUEUE=molhiv-graph-warmup (warm-up 0.1, the one arm that met the
 # molhiv collapse check in collapse study §1) and molhiv-graph-d01 (dropout 0.1: GINE+VN, which
 # transfers better to the test scaffolds, trains with 0.5) took their places.
+# QUEUE=molhiv-graph-sum: sum pooling (GIN's readout; it won MUTAG) on the same setting, started
+# when the arrow-pointing rerun freed a core.
 # QUEUE=molhiv-screen: seed-0 screens of the chosen molhiv setting at OGB's batch 32 and at
 # width 128, side by side at the end of the session (leads for later; --seeds 3 --resume in the
 # same folders adds seeds 1-2).
@@ -93,6 +95,7 @@ case "${QUEUE:?set QUEUE}" in
   molhiv-graph-lr2e-3) molhiv hn-graph-eps1e-2-lr2e-3 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --lr 2e-3 ;;
   molhiv-graph-warmup) molhiv hn-graph-eps1e-2-warmup0.1 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --warmup 0.1 ;;
   molhiv-graph-d01) molhiv hn-graph-eps1e-2-d01 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --dropout 0.1 ;;
+  molhiv-graph-sum) molhiv hn-graph-eps1e-2-sum --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --pool sum ;;
   molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
   moleculenet2)
     for arm in "vn --virtual-node" "l3 --layers 3" "lr5e-4 --lr 5e-4" "sum --pool sum"; do
