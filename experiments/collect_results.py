@@ -7,8 +7,9 @@ A ``.json`` argument is a record of ``experiments/run_chemprop.py``; the records
 make one chemprop row (chemprop selects its own best-validation epoch by its loss, so the row
 has no validation metric of ours).
 
-Finished runs are read from summary.json. A run stopped by the time budget (no summary.json)
-is read from its metrics.csv: best validation epoch so far, marked "(stopped)".
+Finished runs are read from summary.json. A run stopped by the time budget (no summary.json, or
+one whose runs are not all finished) is read from its metrics.csv: best validation epoch so far,
+marked "(stopped)".
 """
 import argparse
 import csv
@@ -71,8 +72,10 @@ def main(folders):
     for folder in (Path(f) for f in folders if not f.endswith(".json")):
         config = json.loads((folder / "config.json").read_text())
         metric = primary_metric(config["dataset"])
-        if (folder / "summary.json").exists():
-            summary = json.loads((folder / "summary.json").read_text())
+        summary = (json.loads((folder / "summary.json").read_text())
+                   if (folder / "summary.json").exists() else None)
+        # A summary written at a --stop-after budget is stale once a resumed run has gone on.
+        if summary and all(r.get("finished", True) for r in summary["runs"]):
             runs, command, note = summary["runs"], summary["command"], ""
         else:
             runs, command = partial_runs(folder, metric), config["command"]
