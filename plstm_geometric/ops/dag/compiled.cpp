@@ -87,6 +87,20 @@ static inline void axpy(T alpha, const T *x, T *y, i64 n) {
   for (; c < n; ++c) y[c] += alpha * x[c];
 }
 
+// One row of a per-head RMSNorm, shared by PLSTMConv's norm="rms" and PLSTM2D's output norm:
+// rstd = 1 / sqrt(mean(y^2) + eps); the backward turns g = d yhat (d out times the weight) into
+// d y = rstd (g - yhat mean(g yhat)). dy may be g itself.
+template <typename T>
+static inline T inv_rms(const T *row, i64 V, double eps) {
+  return T(1) / std::sqrt(dot(row, row, V) / T(V) + T(eps));
+}
+
+template <typename T>
+static inline void rms_row_backward(const T *g, const T *yhat, T rstd, i64 V, T *dy) {
+  const T mean = dot(g, yhat, V) / T(V);
+  for (i64 c = 0; c < V; ++c) dy[c] = (g[c] - yhat[c] * mean) * rstd;
+}
+
 // Per-thread scratch; vectors only grow.
 template <typename T>
 struct Scratch {
@@ -162,9 +176,7 @@ static void grow(Scratch<T> &s, i64 n, i64 e, i64 width) {
 // Row (node i, head h) of the normalised output from its accumulator `acc`.
 template <typename T>
 static inline void normalise_row(const Norm<T> &nm, const T *acc, i64 o, i64 h, i64 V, T *out) {
-  T ss = 0;
-  for (i64 c = 0; c < V; ++c) ss += acc[c] * acc[c];
-  const T r = T(1) / std::sqrt(ss / T(V) + T(nm.eps));
+  const T r = inv_rms(acc, V, nm.eps);
   const T *w = nm.weight + h * V;
   T *yh = nm.yhat + o * V;
   for (i64 c = 0; c < V; ++c) {
@@ -174,15 +186,13 @@ static inline void normalise_row(const Norm<T> &nm, const T *acc, i64 o, i64 h, 
   nm.rstd[o] = r;
 }
 
-// d y of row o (head h) from d out: dyhat = dout * w, dy = rstd (dyhat - yhat mean(dyhat yhat)).
+// d y of row o (head h) from d out (dy is not dout).
 template <typename T>
 static inline void normalise_row_backward(const Norm<T> &nm, const T *dout, i64 o, i64 h, i64 V,
                                           T *dy) {
-  const T *w = nm.weight + h * V, *yh = nm.yhat + o * V, r = nm.rstd[o];
-  T c = 0;
-  for (i64 j = 0; j < V; ++j) c += dout[j] * w[j] * yh[j];
-  c /= T(V);
-  for (i64 j = 0; j < V; ++j) dy[j] = r * (dout[j] * w[j] - yh[j] * c);
+  const T *w = nm.weight + h * V;
+  for (i64 j = 0; j < V; ++j) dy[j] = dout[j] * w[j];
+  rms_row_backward(dy, nm.yhat + o * V, nm.rstd[o], V, dy);
 }
 
 // KC, VC: K and V known at compile time (the common head sizes, see `dispatch`: the compiler
@@ -556,11 +566,6 @@ static void over_images(i64 images, i64 threads, const F &image) {
   for (auto &th : pool) th.join();
 }
 
-template <typename T>
-static inline T inv_rms(const T *row, i64 V, double eps) {
-  return T(1) / std::sqrt(dot(row, row, V) / T(V) + T(eps));
-}
-
 // rstd [B, O, R]: the 1 / rms of every row, kept for the backward.
 template <typename T>
 static void norm_sum_forward(const NormLayout *N, const T *y, const T *w, T *out, T *rstd,
@@ -581,7 +586,7 @@ static void norm_sum_forward(const NormLayout *N, const T *y, const T *w, T *out
   });
 }
 
-// With g = dout w_h and yhat = y / rms:  dy = (g - yhat mean_v(g yhat)) / rms,
+// With g = dout w_h and yhat = y / rms:  dy = rms_row_backward(g, yhat),
 // dw_h = sum over images, orientations and nodes of dout yhat (one partial sum per thread).
 template <typename T>
 static void norm_sum_backward(const NormLayout *N, const T *y, const T *w, const T *rstd,
@@ -599,9 +604,7 @@ static void norm_sum_backward(const NormLayout *N, const T *y, const T *w, const
         const i64 row = (b * O + o) * R + r;
         const T inv = rstd[row], *x = y + row * V;
         for (i64 c = 0; c < V; ++c) yhat[c] = x[c] * inv;
-        const T mean = dot(g, yhat, V) / T(V);
-        T *dx = dy + row * V;
-        for (i64 c = 0; c < V; ++c) dx[c] = (g[c] - yhat[c] * mean) * inv;
+        rms_row_backward(g, yhat, inv, V, dy + row * V);
         axpy(T(1), yhat, sum, V);
       }
       T *p = partial.data() + (t * H + r % H) * V;
