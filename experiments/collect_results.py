@@ -98,7 +98,8 @@ def main(folders):
                  + (", out gate" if config.get("out_gate") else "")
                  + (f", lr {config['lr']:g}" if config.get("lr", 1e-3) != 1e-3 else "")
                  + (f", weight decay {config['weight_decay']:g}"
-                    if config.get("weight_decay", 0.01) != 0.01 else ""),
+                    if config.get("weight_decay", 0.01) != 0.01 else "")
+                 + (f", warm-up {config['warmup']:g}" if config.get("warmup", 0.05) != 0.05 else ""),
                  str(len(runs)), epochs, best, f"{seconds:.1f}",
                  f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]
         cells += [f"{k[5:]} {fmt([r[k] for r in runs])}" for k in keys]
