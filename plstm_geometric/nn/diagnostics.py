@@ -16,6 +16,7 @@ from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.nn import global_mean_pool
 
 from ..ops.dag import plstm_dag
 from .conv import PLSTMConv, resolve_line_dag
@@ -27,10 +28,7 @@ def nodewise_ratio(y: Tensor, batch: Optional[Tensor] = None) -> float:
     y = y.detach().reshape(y.size(0), -1).double()
     if batch is None:
         batch = torch.zeros(y.size(0), dtype=torch.long, device=y.device)
-    num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-    total = y.new_zeros(num_graphs, y.size(1)).index_add_(0, batch, y)
-    count = y.new_zeros(num_graphs).index_add_(0, batch, torch.ones_like(y[:, 0]))
-    centred = y - (total / count.clamp_min(1).unsqueeze(-1))[batch]
+    centred = y - global_mean_pool(y, batch)[batch]
     rms = y.pow(2).sum()
     return float((centred.pow(2).sum() / rms).sqrt()) if rms > 0 else float("nan")
 

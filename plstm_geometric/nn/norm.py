@@ -5,6 +5,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.nn import global_mean_pool
 
 
 class _HeadScaledNorm(torch.nn.Module):
@@ -51,15 +52,9 @@ class GraphHeadRMSNorm(_HeadScaledNorm):
     """
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None) -> Tensor:
-        mean_square = x.pow(2).mean(-1)  # [N, H]
         if batch is None:
-            graph_square = mean_square.mean(0, keepdim=True)
             batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-        else:
-            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-            total = mean_square.new_zeros(num_graphs, self.heads).index_add_(0, batch, mean_square)
-            count = mean_square.new_zeros(num_graphs).index_add_(
-                0, batch, torch.ones_like(mean_square[:, 0]))
-            graph_square = total / count.clamp_min(1).unsqueeze(-1)
+        mean_square = x.pow(2).mean(-1)  # [N, H]
+        graph_square = global_mean_pool(mean_square, batch)  # [G, H]
         scale = torch.rsqrt(graph_square + self.eps)[batch]  # [N, H]
         return x * scale.unsqueeze(-1) * self.weight
