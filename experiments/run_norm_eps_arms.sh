@@ -45,6 +45,14 @@
 # QUEUE=molhiv-graph-sum: sum pooling (GIN's readout; it won MUTAG) on the same setting, started
 # when the arrow-pointing rerun freed a core; stopped by hand after seed 0's 10 epochs (best
 # validation 0.7473 against the chosen setting's seed 0 0.7759).
+# QUEUE=molhiv-more-graph / molhiv-more-wd (sixth session): seeds 3 and 4 (--first-seed 3) of
+# the two top molhiv settings of §7-§8 (the per-graph norm with and without weight decay 0.1),
+# side by side, with both diagnostics: their 3-seed validation means were 0.0024 apart with a
+# standard error of the difference of ~0.013, too close to decide on.
+# QUEUE=molhiv-graph-ro: random-SMILES atom orders for the training graphs (--random-order,
+# drawn at every step; evaluation keeps the canonical order) on the §7 setting: pLSTM, unlike a
+# GNN, depends on the DAG orientation, and its validation-test gap on molhiv is a transfer gap.
+# Started as a third process beside the two molhiv-more queues.
 # QUEUE=molhiv-screen: seed-0 screens of the chosen molhiv setting at OGB's batch 32 and at
 # width 128, side by side at the end of the session (leads for later; --seeds 3 --resume in the
 # same folders adds seeds 1-2).
@@ -78,10 +86,20 @@ molhiv() {  # molhiv NAME FLAGS...: 3 seeds to epoch 2, diagnostics, on to epoch
   $PG train $args $COMMON
   diagnose "$out" "$name" 10
 }
-diagnose() {  # diagnose OUT NAME EPOCH: the collapse diagnostic of each seed's last.pt
-  for s in 0 1 2; do
-    $PY experiments/diagnose_collapse.py --checkpoint "$1/seed$s/last.pt" --root data \
-      --json "experiments/results/collapse/diag-hiv-$2-seed$s-epoch$3.json"
+molhiv_more() {  # molhiv_more NAME FLAGS...: as molhiv, seeds 3-4 in runs/...-NAME-s34
+  local name=$1; shift
+  local out=runs/ogbg-molhiv-plstm-$name-s34
+  local args="--dataset ogbg-molhiv --model plstm --epochs 10 --batch-size 64 --lr 1e-3 --seeds 2 --first-seed 3 --out $out $*"
+  $PG train $args $COMMON --stop-after 2
+  diagnose "$out" "$name" 2 3 4
+  $PG train $args $COMMON
+  diagnose "$out" "$name" 10 3 4
+}
+diagnose() {  # diagnose OUT NAME EPOCH [SEEDS...]: the collapse diagnostic of each seed's last.pt
+  local out=$1 name=$2 epoch=$3; shift 3
+  for s in ${@:-0 1 2}; do
+    $PY experiments/diagnose_collapse.py --checkpoint "$out/seed$s/last.pt" --root data \
+      --json "experiments/results/collapse/diag-hiv-$name-seed$s-epoch$epoch.json"
   done
 }
 case "${QUEUE:?set QUEUE}" in
@@ -97,6 +115,9 @@ case "${QUEUE:?set QUEUE}" in
   molhiv-graph-warmup) molhiv hn-graph-eps1e-2-warmup0.1 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --warmup 0.1 ;;
   molhiv-graph-d01) molhiv hn-graph-eps1e-2-d01 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --dropout 0.1 ;;
   molhiv-graph-sum) molhiv hn-graph-eps1e-2-sum --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --pool sum ;;
+  molhiv-graph-ro) molhiv hn-graph-eps1e-2-ro --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --random-order ;;
+  molhiv-more-graph) molhiv_more hn-graph-eps1e-2 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 ;;
+  molhiv-more-wd) molhiv_more hn-graph-eps1e-2-wd0.1 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --weight-decay 0.1 ;;
   molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
   moleculenet2)
     for arm in "vn --virtual-node" "l3 --layers 3" "lr5e-4 --lr 5e-4" "sum --pool sum"; do

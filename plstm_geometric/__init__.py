@@ -9,9 +9,9 @@ from .nn import PLSTM1D, PLSTM2D, PLSTMBlock, PLSTMConv
 from .ops import plstm_1d, plstm_2d, plstm_dag, plstm_dag_reference
 from .data.line_dag_data import LineDAGData
 from .structure import LineDAG, LineDAGSpec
-from .transforms import AddLineDAG, CanonicalSmilesOrder
+from .transforms import AddLineDAG, CanonicalSmilesOrder, RandomSmilesOrder
 
 __all__ = ["AddLineDAG", "ArrowPointing", "CanonicalSmilesOrder", "GINNet", "LineDAG",
            "LineDAGData", "LineDAGSpec", "PLSTM1D", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet",
-           "PLSTMVision", "ViT", "__version__", "load_checkpoint", "plstm_1d", "plstm_2d",
+           "PLSTMVision", "RandomSmilesOrder", "ViT", "__version__", "load_checkpoint", "plstm_1d", "plstm_2d",
            "plstm_dag", "plstm_dag_reference"]

@@ -55,6 +55,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--orientation", choices=("smiles", "index"),
                    help="pLSTM DAG orientation: canonical-SMILES atom order (default for "
                         "molecules) or node index (the paper's; default for TU)")
+    p.add_argument("--random-order", action="store_true",
+                   help="pLSTM, molecules: train on the atom order of a random SMILES of each "
+                        "molecule, drawn at every step (augmentation over DAG orientations; "
+                        "those structures are built per mini-batch); evaluation keeps the "
+                        "canonical order")
     _add_line_dag_arg(p)
     p.add_argument("--plstm-norm", choices=("rms", "graph", "none"),
                    help="pLSTM kernel-output norm: per-head RMSNorm of each node (the "
@@ -133,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the output bias at the training label prior (log-odds / log "
                         "class frequencies; classification only)")
     p.add_argument("--seeds", type=int, default=1, help="train seeds 0..N-1 (default: 1)")
+    p.add_argument("--first-seed", type=int,
+                   help="start the seeds there: seeds S..S+N-1, to add seeds to a finished "
+                        "setting in a new --out (default: 0)")
     p.add_argument("--folds", type=int, help="run only the first K folds (TU: 10 by default)")
     p.add_argument("--limit", type=int, help="use only the first N graphs of each split (smoke runs)")
     p.add_argument("--out", help="output folder (default: runs/<dataset>-<model>)")
@@ -211,8 +219,8 @@ def _add_inference_args(p: argparse.ArgumentParser) -> None:
 _CSV_ONLY = ("smiles_column", "target_columns", "task_type", "split", "split_sizes", "split_column")
 # Graph-only options of ``train`` (their defaults are None / False): --task arrow-pointing
 # refuses them rather than silently ignoring them.
-_GRAPH_ONLY = ("dataset", "folds", "limit", "resume", "stop_after", "dropout", "virtual_node",
-               "pool", "orientation", "data_path") + _CSV_ONLY
+_GRAPH_ONLY = ("dataset", "first_seed", "folds", "limit", "resume", "stop_after", "dropout", "virtual_node",
+               "pool", "orientation", "random_order", "data_path") + _CSV_ONLY
 
 
 def cmd_train(args) -> None:

@@ -17,13 +17,14 @@ from plstm_geometric.nn.chain import PLSTM1D
 from plstm_geometric.nn.grid import PLSTM2D
 from plstm_geometric.ops.chain import plstm_1d, plstm_1d_reference
 from plstm_geometric.ops.grid import plstm_2d, plstm_2d_orientations, plstm_2d_reference
-from plstm_geometric.transforms.node_order import CanonicalSmilesOrder
+from plstm_geometric.transforms.node_order import CanonicalSmilesOrder, RandomSmilesOrder
 
 EXPECTED = {
     "plstm_geometric": {"PLSTM1D": PLSTM1D, "PLSTM2D": PLSTM2D, "PLSTMVision": PLSTMVision, "ViT": ViT,
                         "plstm_1d": plstm_1d, "plstm_2d": plstm_2d, "ArrowPointing": ArrowPointing,
                         "PLSTMNet": PLSTMNet, "GINNet": GINNet,
-                        "CanonicalSmilesOrder": CanonicalSmilesOrder},
+                        "CanonicalSmilesOrder": CanonicalSmilesOrder,
+                        "RandomSmilesOrder": RandomSmilesOrder},
     "plstm_geometric.ops": {"plstm_1d": plstm_1d, "plstm_2d": plstm_2d,
                             "plstm_1d_reference": plstm_1d_reference,
                             "plstm_2d_reference": plstm_2d_reference,
@@ -34,7 +35,8 @@ EXPECTED = {
     "plstm_geometric.nn": {"PLSTM1D": PLSTM1D, "PLSTM2D": PLSTM2D},
     "plstm_geometric.models": {"PLSTMVision": PLSTMVision, "ViT": ViT, "PLSTMNet": PLSTMNet,
                                "GINNet": GINNet, "VirtualNode": VirtualNode},
-    "plstm_geometric.transforms": {"CanonicalSmilesOrder": CanonicalSmilesOrder},
+    "plstm_geometric.transforms": {"CanonicalSmilesOrder": CanonicalSmilesOrder,
+                                   "RandomSmilesOrder": RandomSmilesOrder},
     "plstm_geometric.data": {"LineDAGData": LineDAGData},
 }
 

@@ -13,7 +13,8 @@ from plstm_geometric import PLSTMConv  # noqa: E402
 from plstm_geometric.utils import smiles_to_data  # noqa: E402
 from plstm_geometric.models import GINNet, PLSTMNet  # noqa: E402
 from plstm_geometric.transforms import AddLineDAG  # noqa: E402
-from plstm_geometric.transforms.node_order import CanonicalSmilesOrder, canonical_smiles_order  # noqa: E402
+from plstm_geometric.transforms.node_order import (CanonicalSmilesOrder, RandomSmilesOrder,  # noqa: E402
+                                                   canonical_smiles_order, random_smiles_order)
 
 MOLS = ["CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "OCC(O)C(O)C(O)C(O)CO",
         "C[C@@H](O)[C@H](N)C(=O)O", "c1ccc2ccccc2c1"]
@@ -96,6 +97,67 @@ def test_renumbering_atoms_leaves_prediction_unchanged(smiles):
     assert max(oriented) - min(oriented) < 1e-4, oriented
     by_index = [model(smiles_to_data(v)).item() for v in variants]
     assert max(by_index) - min(by_index) > 1e-4  # the paper's index orientation does depend on it
+
+
+def written_after_a_neighbour(rank: torch.Tensor, smiles: str) -> bool:
+    # A SMILES writes a molecule depth first: every atom but the first of its fragment is bonded
+    # to an atom written before it.
+    mol = Chem.MolFromSmiles(smiles)
+    return all(rank[a.GetIdx()] == 0 or any(rank[b.GetIdx()] < rank[a.GetIdx()] for b in a.GetNeighbors())
+               for a in mol.GetAtoms())
+
+
+@pytest.mark.parametrize("smiles", MOLS)
+def test_random_smiles_order_is_a_seeded_depth_first_order(smiles):
+    n = Chem.MolFromSmiles(smiles).GetNumAtoms()
+    assert written_after_a_neighbour(canonical_smiles_order(smiles, n)[0], smiles)
+    torch.manual_seed(0)
+    ranks = [random_smiles_order(smiles, n) for _ in range(20)]
+    for rank in ranks:
+        assert sorted(rank.tolist()) == list(range(n))
+        assert written_after_a_neighbour(rank, smiles)
+    assert len({tuple(r.tolist()) for r in ranks}) > 5  # random, not one fixed order
+    torch.manual_seed(0)  # the global RNG decides, so seeded runs (and --resume) repeat
+    assert all(torch.equal(random_smiles_order(smiles, n), r) for r in ranks)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(random_smiles_order(smiles, n, generator=g), ranks[0])
+
+
+def test_random_smiles_order_transform_drops_the_stale_structures():
+    from plstm_geometric.data.line_dag_data import LineDAGData
+    from plstm_geometric.train.cache import apply_pre_transform
+    from plstm_geometric.train.factory import structure_transform
+
+    cached = apply_pre_transform(structure_transform("plstm", "smiles", "cached"),
+                                 [smiles_to_data(s) for s in MOLS])
+    torch.manual_seed(0)
+    model = PLSTMNet(1, hidden_channels=16, ogb_features=True).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # non-trivial gates, so the orientation matters
+            p.add_(0.3 * torch.randn_like(p))
+    transform = RandomSmilesOrder()
+    assert repr(transform) == "RandomSmilesOrder(smiles_attr='smiles', attr='node_order')"
+    torch.manual_seed(1)
+    drawn = [transform(d) for d in cached]
+    for old, new in zip(cached, drawn):
+        assert type(new) is Data and not isinstance(new, LineDAGData)
+        assert not any(k.endswith("dag_edge_index") for k in new.keys())
+        for key in ("x", "edge_index", "edge_attr"):
+            assert torch.equal(new[key], old[key])
+        assert new.smiles == old.smiles
+    assert any(not torch.equal(new.node_order, old.node_order) for old, new in zip(cached, drawn))
+    with torch.no_grad():
+        out = model(Batch.from_data_list(drawn))
+        # The structures the model builds follow the new order (AddLineDAG of that order) ...
+        torch.testing.assert_close(out, model(Batch.from_data_list([AddLineDAG()(d) for d in drawn])))
+        # ... not the canonical one the cached graphs carried.
+        assert (out - model(Batch.from_data_list(cached))).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="needs the SMILES in data.smiles"):
+        transform(Data(x=torch.zeros(3, 9, dtype=torch.long), num_nodes=3))
+    wrong = cached[0].clone()
+    wrong.smiles = "CCO"
+    with pytest.raises(ValueError, match="'CCO' has 3 atoms but the graph has 13 nodes"):
+        transform(wrong)
 
 
 def test_canonical_chirality_does_not_flip_with_numbering():

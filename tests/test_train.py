@@ -130,6 +130,43 @@ def test_resume_continues_exactly(tmp_path):
         main(args + ["--epochs", "4", "--out", str(tmp_path / "resumed"), "--resume"])
 
 
+@needs_shared_datasets
+def test_random_order_trains_on_drawn_orders_and_resumes_exactly(tmp_path):
+    small_esol(tmp_path / "data")
+    args = ["train", "--dataset", "esol", "--model", "plstm", "--hidden", "16", "--epochs", "2",
+            "--batch-size", "16", "--no-progress", "--no-download", "--root", str(tmp_path / "data")]
+    main(args + ["--random-order", "--out", str(tmp_path / "straight")])
+    main(args + ["--random-order", "--out", str(tmp_path / "resumed"), "--stop-after", "1"])
+    main(args + ["--random-order", "--out", str(tmp_path / "resumed"), "--resume"])
+    main(args + ["--out", str(tmp_path / "canonical")])
+    straight, resumed, canonical = (rows(tmp_path / name / "seed0" / "metrics.csv")
+                                    for name in ("straight", "resumed", "canonical"))
+    for a, b in zip(straight, resumed):  # the orders come from the checkpointed torch RNG
+        a.pop("epoch_seconds"), b.pop("epoch_seconds")
+        assert a == b
+    # Other orders train another model (the first epoch's loss already differs).
+    assert straight[0]["train_loss"] != canonical[0]["train_loss"]
+    assert json.loads((tmp_path / "straight" / "config.json").read_text())["random_order"] is True
+    with pytest.raises(SystemExit, match="random_order draws SMILES atom orders"):
+        main(args + ["--random-order", "--model", "gin", "--out", str(tmp_path / "gin")])
+
+
+@needs_shared_datasets
+def test_first_seed_trains_the_later_seeds_of_a_setting(tmp_path):
+    small_esol(tmp_path / "data")
+    args = ["train", "--dataset", "esol", "--model", "gin", "--hidden", "16", "--layers", "2",
+            "--epochs", "1", "--batch-size", "16", "--no-progress", "--no-download",
+            "--root", str(tmp_path / "data")]
+    main(args + ["--seeds", "2", "--out", str(tmp_path / "both")])
+    main(args + ["--first-seed", "1", "--out", str(tmp_path / "later")])
+    assert not (tmp_path / "later" / "seed0").exists()
+    both, later = rows(tmp_path / "both" / "seed1" / "metrics.csv"), rows(tmp_path / "later" / "seed1" / "metrics.csv")
+    for a, b in zip(both, later):
+        a.pop("epoch_seconds"), b.pop("epoch_seconds")
+        assert a == b
+    assert both != rows(tmp_path / "both" / "seed0" / "metrics.csv")
+
+
 def test_cosine_warmup_schedule():
     from plstm_geometric.train.loop import cosine_warmup
 

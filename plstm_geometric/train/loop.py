@@ -15,8 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch_geometric.loader import DataLoader
+from torch_geometric.transforms import Compose
 
 from ..datasets.molecule_csv import file_hash
+from ..transforms.node_order import RandomSmilesOrder
 from . import io
 from .distributed import DistInfo, GlobalBatchSampler, all_reduce_sum, gather_objects, init_distributed
 from .factory import (build_model, check_model, model_kwargs, resolve_orientation,
@@ -30,7 +32,7 @@ _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "
              "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
              "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
              "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
-             "qk_norm", "plstm_init", "head_norm", "prior_bias", "plstm_norm_eps")
+             "qk_norm", "plstm_init", "head_norm", "prior_bias", "plstm_norm_eps", "random_order")
 
 
 @dataclass
@@ -58,6 +60,7 @@ class TrainConfig:
     warmup: float = 0.05
     clip: float = 1.0
     seeds: int = 1
+    first_seed: int = 0
     folds: Optional[int] = None
     hidden: Optional[int] = None
     layers: Optional[int] = None
@@ -66,6 +69,8 @@ class TrainConfig:
     virtual_node: bool = False
     pool: Optional[str] = None
     orientation: Optional[str] = None
+    # Training graphs in the order of a random SMILES, drawn at every step (RandomSmilesOrder).
+    random_order: bool = False
     # pLSTM layer options (None: PLSTMNet's default), see PLSTMConv.
     plstm_norm: Optional[str] = None
     plstm_norm_eps: Optional[float] = None
@@ -339,6 +344,9 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
         split = {k: v[:cfg.limit] for k, v in split.items()}
     train_set = task.dataset[split["train"]]
     objective = Objective.fit(task, train_set)
+    if cfg.random_order:  # on the training copy only: evaluation keeps the canonical order
+        train_set.transform = RandomSmilesOrder() if train_set.transform is None else \
+            Compose([train_set.transform, RandomSmilesOrder()])
     seed_everything(seed)
     model = build_model(cfg.model, kwargs)
     if cfg.prior_bias:
@@ -421,7 +429,7 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
 
 
 def run(cfg: TrainConfig) -> dict:
-    """Runs ``cfg.seeds`` seeds × the dataset's folds (or the first ``cfg.folds``) and writes
+    """Runs ``cfg.seeds`` seeds (from ``cfg.first_seed`` on) × the dataset's folds (or the first ``cfg.folds``) and writes
     ``results.md`` / ``summary.json`` / ``curves.png`` to ``cfg.out_dir``.
 
     Returns:
@@ -439,6 +447,10 @@ def run(cfg: TrainConfig) -> dict:
         torch.cuda.set_device(device)
     cfg.orientation = resolve_orientation(cfg.orientation, cfg.dataset,
                                           has_smiles=True if cfg.data_path else None)
+    if cfg.random_order and (cfg.model != "plstm" or cfg.orientation != "smiles"):
+        raise ValueError(f"random_order draws SMILES atom orders for pLSTM's DAGs; it needs "
+                         f"model 'plstm' and orientation 'smiles', got {cfg.model!r} and "
+                         f"{cfg.orientation!r}")
     out = cfg.out_dir
     config_path = osp.join(out, "config.json")
     if info.is_main:
@@ -471,7 +483,7 @@ def run(cfg: TrainConfig) -> dict:
     kwargs = config_model_kwargs(cfg, task)
     folds = range(min(cfg.folds or len(task.folds), len(task.folds)))
     runs = []
-    for seed in range(cfg.seeds):
+    for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
         for fold in folds:
             run_dir = osp.join(out, _run_name(seed, fold, len(task.folds)))
             runs.append(train_one(cfg, task, fold, seed, run_dir, device, info, kwargs))

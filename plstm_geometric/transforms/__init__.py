@@ -1,5 +1,5 @@
 """PyG transforms."""
 from .line_dag import AddLineDAG
-from .node_order import CanonicalSmilesOrder
+from .node_order import CanonicalSmilesOrder, RandomSmilesOrder
 
-__all__ = ["AddLineDAG", "CanonicalSmilesOrder"]
+__all__ = ["AddLineDAG", "CanonicalSmilesOrder", "RandomSmilesOrder"]

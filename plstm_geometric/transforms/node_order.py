@@ -1,11 +1,26 @@
-"""Atom order of RDKit's canonical SMILES as the node order that orients a molecule's DAG."""
+"""Atom orders of a molecule's SMILES (canonical, or random for augmentation) as the node order
+that orients its DAG."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
+
+from ..data.line_dag_data import split_key
+
+
+def _parse(smiles: str, num_nodes: int):
+    from ..utils.smiles import parse_smiles
+
+    mol = parse_smiles(smiles, lenient=True)
+    if mol is None:
+        raise ValueError(f"RDKit cannot parse {smiles!r}")
+    if mol.GetNumAtoms() != num_nodes:
+        raise ValueError(f"{smiles!r} has {mol.GetNumAtoms()} atoms but the graph has {num_nodes} "
+                         f"nodes; node order needs graphs featurised atom by atom from this SMILES")
+    return mol
 
 
 def canonical_smiles_order(smiles: str, num_nodes: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -30,12 +45,7 @@ def canonical_smiles_order(smiles: str, num_nodes: int) -> Tuple[torch.Tensor, t
 
     from ..utils.smiles import parse_smiles
 
-    mol = parse_smiles(smiles, lenient=True)
-    if mol is None:
-        raise ValueError(f"RDKit cannot parse {smiles!r}")
-    if mol.GetNumAtoms() != num_nodes:
-        raise ValueError(f"{smiles!r} has {mol.GetNumAtoms()} atoms but the graph has {num_nodes} "
-                         f"nodes; node order needs graphs featurised atom by atom from this SMILES")
+    mol = _parse(smiles, num_nodes)
     canonical = Chem.MolToSmiles(mol)
     order = torch.tensor(list(mol.GetPropsAsDict(True, True)["_smilesAtomOutputOrder"]))
     rank = torch.empty(num_nodes, dtype=torch.long)
@@ -84,3 +94,76 @@ class CanonicalSmilesOrder(BaseTransform):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(smiles_attr={self.smiles_attr!r}, attr={self.attr!r}, "
                 f"canonical_chirality={self.canonical_chirality})")
+
+
+def random_smiles_order(smiles: str, num_nodes: int,
+                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Rank of every atom (numbered in parse order, as in :func:`canonical_smiles_order`) in a
+    random, non-canonical SMILES of ``smiles``: RDKit writes the molecule after its atoms were
+    renumbered by a permutation drawn from ``generator`` (torch's global RNG by default, so a
+    seeded run draws the same orders), which starts the depth-first walk at a random atom and
+    takes the branches in a random order, as ``MolToSmiles(doRandom=True)`` does with RDKit's
+    own RNG. Every such order is one the canonical SMILES of some numbering could have been.
+
+    Returns:
+        ``rank`` of shape ``[num_nodes]``.
+    """
+    return _random_rank(_parse(smiles, num_nodes), generator)
+
+
+def _random_rank(mol, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    from rdkit import Chem
+
+    num_nodes = mol.GetNumAtoms()
+    perm = torch.randperm(num_nodes, generator=generator)
+    shuffled = Chem.RenumberAtoms(mol, perm.tolist())  # atom i of shuffled is atom perm[i]
+    Chem.MolToSmiles(shuffled, canonical=False)
+    # The property is a string "[i,j,...]" (GetPropsAsDict would convert every property).
+    written = shuffled.GetProp("_smilesAtomOutputOrder").strip("[]").rstrip(",").split(",")
+    order = perm[torch.tensor([int(i) for i in written])]
+    rank = torch.empty(num_nodes, dtype=torch.long)
+    rank[order] = torch.arange(num_nodes)
+    return rank
+
+
+class RandomSmilesOrder(BaseTransform):
+    r"""Replaces ``data.node_order`` by the atom order of a random SMILES of the molecule
+    (:func:`random_smiles_order`), drawn anew at every call: an augmentation over DAG
+    orientations, as random SMILES are for sequence models of molecules. Use it as the
+    ``transform`` of a training set whose graphs carry the canonical order
+    (:class:`CanonicalSmilesOrder`) and evaluate on that canonical order.
+
+    Precomputed line DAGs (from :class:`~plstm_geometric.transforms.AddLineDAG`) belong to the
+    old order, so they are dropped and a plain :class:`~torch_geometric.data.Data` is returned:
+    :class:`~plstm_geometric.models.PLSTMNet` then builds the structures of the new order per
+    mini-batch. The chirality feature stays as it is (the canonical tag does not depend on the
+    order).
+
+    Args:
+        smiles_attr (str, optional): Attribute holding the SMILES. (default: :obj:`"smiles"`)
+        attr (str, optional): Attribute to write. (default: :obj:`"node_order"`)
+    """
+
+    def __init__(self, smiles_attr: str = "smiles", attr: str = "node_order"):
+        self.smiles_attr = smiles_attr
+        self.attr = attr
+        self._mols: dict = {}  # SMILES -> RDKit binary; parsing is most of the cost
+
+    def forward(self, data: Data) -> Data:
+        smiles = getattr(data, self.smiles_attr, None)
+        if not isinstance(smiles, str):
+            raise ValueError(f"RandomSmilesOrder needs the SMILES in data.{self.smiles_attr}")
+        from rdkit import Chem
+
+        binary = self._mols.get(smiles)
+        if binary is None:
+            binary = self._mols[smiles] = _parse(smiles, data.num_nodes).ToBinary()
+        mol = Chem.Mol(binary)
+        if mol.GetNumAtoms() != data.num_nodes:  # the same SMILES on a graph of another size
+            _parse(smiles, data.num_nodes)  # raises the ValueError naming both
+        out = Data(**{k: v for k, v in data.items() if split_key(k)[0] is None})
+        out[self.attr] = _random_rank(mol)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(smiles_attr={self.smiles_attr!r}, attr={self.attr!r})"
