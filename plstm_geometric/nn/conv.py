@@ -222,7 +222,7 @@ class PLSTMConv(torch.nn.Module):
         if self.runs_compiled_conv(x, dag):
             group = self.p_norm_group(dag)
             # The node gates' bias is added by the gate pass (CompiledConv's node_bias); the
-            # per-node RMSNorm runs inside it, the per-graph one after it.
+            # per-node RMSNorm runs inside it, any other norm in readout after it.
             y = CompiledConv.apply(
                 self.projection(x, bias=False), self.node_gates.bias.view(4, self.heads),
                 self.edge_gate(edge_attr, dag),
@@ -232,9 +232,8 @@ class PLSTMConv(torch.nn.Module):
                 self.norm.eps if self.norm_type == "rms" else 0.0, compiled_layout(dag),
                 (self.qk_norm, QK_NORM_EPS if self.qk_norm else 0.0,
                  self.key_dim ** -0.5 if self.scale_qk else 1.0))
-            if self.norm_type == "graph":
-                y = self.norm(y, graph)
-            return self.gated_projection(y, x)
+            return (self.gated_projection(y, x) if self.norm_type == "rms"
+                    else self.readout(y, x, graph))
         return self.readout(plstm_dag(*self.kernel_inputs(x, dag, edge_attr), dag,
                                       form=self.form), x, graph)
 
