@@ -2,6 +2,7 @@
 
     python experiments/collect_results.py runs/MUTAG-gin runs/MUTAG-plstm ...
     python experiments/collect_results.py experiments/results/chemprop-esol-seed*.json
+    python experiments/collect_results.py runs/A-s34+experiments/results/A.md   # one row, all seeds
 
 A ``.json`` argument is a record of ``experiments/run_chemprop.py``; the records of one dataset
 make one chemprop row (chemprop selects its own best-validation epoch by its loss, so the row
@@ -19,6 +20,7 @@ import statistics
 from pathlib import Path
 
 from plstm_geometric.datasets import MOLECULENET, TU
+from plstm_geometric.train.loop import _IDENTITY
 
 
 def primary_metric(dataset: str) -> str:
@@ -45,7 +47,7 @@ def partial_runs(folder: Path, metric: str):
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(open(path))]
         sign = -1 if metric in ("rmse", "mae") else 1
         best = max(rows, key=lambda r: sign * r[f"valid_{metric}"])
-        runs.append({**best, "best_epoch": int(best["epoch"]), "epochs_run": len(rows),
+        runs.append({**best, "run": path.parent.name, "best_epoch": int(best["epoch"]), "epochs_run": len(rows),
                      "seconds_per_epoch": statistics.mean(r["epoch_seconds"] for r in rows)})
     return runs
 
@@ -67,23 +69,64 @@ def chemprop_rows(paths):
         print("| " + " | ".join(cells) + f" | `{command}`, S = {seeds} |")
 
 
+def read_runs(folder: Path, metric: str):
+    """``(config, runs, command, note)`` of one run folder."""
+    config = json.loads((folder / "config.json").read_text())
+    summary = (json.loads((folder / "summary.json").read_text())
+               if (folder / "summary.json").exists() else None)
+    # A summary written at a --stop-after budget is stale once a resumed run has gone on.
+    if summary and all(r.get("finished", True) for r in summary["runs"]):
+        return config, summary["runs"], summary["command"], ""
+    return config, partial_runs(folder, metric), config["command"], \
+        f" (stopped; {config['epochs']} scheduled)"
+
+
+def recorded_runs(path: Path):
+    """``(None, runs, command, note)`` from a run's ``results.md`` as copied to
+    ``experiments/results/`` (its per-run table and command), for runs whose folder is gone."""
+    lines = path.read_text().splitlines()
+    command = next(line.split("`")[1] for line in lines if line.startswith("Command: `"))
+    table = [line.strip("|").split("|") for line in lines if line.startswith("| ")]
+    header = [c.strip().replace(" ", "_") for c in table[0]]
+    runs = []
+    for cells in table[1:]:
+        row = dict(zip(header, (c.strip() for c in cells)))
+        if row["run"].startswith("seed"):
+            runs.append({"run": row["run"], "best_epoch": int(row["best_epoch"]),
+                         "epochs_run": int(row["epochs"]), "seconds_per_epoch": float(row["s/epoch"]),
+                         **{k: float(v) for k, v in row.items() if k.startswith(("valid_", "test_"))}})
+    return None, runs, command, ""
+
+
+def pooled_runs(spec: str):
+    """``A+B+...``: one row of the runs of several folders of one setting (e.g. seeds 0-2 and,
+    from ``--first-seed 3``, seeds 3-4), whose settings must agree; a part may be the
+    ``results.md`` record of a folder that is gone (its settings are then read from its
+    command, not checked). The first part must be a folder."""
+    parts = [Path(f) for f in spec.split("+")]
+    config = json.loads((parts[0] / "config.json").read_text())
+    metric = primary_metric(config["dataset"])
+    read = [recorded_runs(p) if p.suffix == ".md" else read_runs(p, metric) for p in parts]
+    for part, (other, *_) in zip(parts[1:], read[1:]):
+        diff = [k for k in _IDENTITY if other is not None and other.get(k) != config.get(k)]
+        if diff:
+            raise SystemExit(f"{part} is another setting than {parts[0]}: {', '.join(diff)}")
+    parts = read
+    runs = [r for _, rs, _, _ in parts for r in rs]
+    command = "`; `".join(c for _, _, c, _ in parts)
+    note = "".join(sorted({n for *_, n in parts}))
+    return config, metric, runs, command, note
+
+
 def main(folders):
     chemprop_rows([f for f in folders if f.endswith(".json")])
-    for folder in (Path(f) for f in folders if not f.endswith(".json")):
-        config = json.loads((folder / "config.json").read_text())
-        metric = primary_metric(config["dataset"])
-        summary = (json.loads((folder / "summary.json").read_text())
-                   if (folder / "summary.json").exists() else None)
-        # A summary written at a --stop-after budget is stale once a resumed run has gone on.
-        if summary and all(r.get("finished", True) for r in summary["runs"]):
-            runs, command, note = summary["runs"], summary["command"], ""
-        else:
-            runs, command = partial_runs(folder, metric), config["command"]
-            note = f" (stopped; {config['epochs']} scheduled)"
+    for spec in (f for f in folders if not f.endswith(".json")):
+        config, metric, runs, command, note = pooled_runs(spec)
         keys = [k for k in runs[0] if k.startswith("test_")]
         epochs = "/".join(map(str, sorted({r["epochs_run"] for r in runs}))) + note
         best = "/".join(map(str, sorted({r["best_epoch"] for r in runs}))) if len(runs) == 1 else "per run"
         seconds = statistics.mean(r["seconds_per_epoch"] for r in runs)
+        seeds = sorted({int(r["run"][4:].split("-")[0]) for r in runs})  # seed<S>[-fold<F>]
         cells = [config["dataset"], config["model"] + (" +VN" if config.get("virtual_node") else "")
                  + (f", head norm {config['head_norm']}" if config.get("head_norm") else "")
                  + (f", dropout {config['dropout']}" if config.get("dropout") is not None else "")
@@ -96,10 +139,12 @@ def main(folders):
                  + (", qk norm" if config.get("qk_norm") else ", no qk norm"
                     if config.get("qk_norm") is False else "")
                  + (", out gate" if config.get("out_gate") else "")
+                 + (", random SMILES order" if config.get("random_order") else "")
                  + (f", lr {config['lr']:g}" if config.get("lr", 1e-3) != 1e-3 else "")
                  + (f", weight decay {config['weight_decay']:g}"
                     if config.get("weight_decay", 0.01) != 0.01 else "")
-                 + (f", warm-up {config['warmup']:g}" if config.get("warmup", 0.05) != 0.05 else ""),
+                 + (f", warm-up {config['warmup']:g}" if config.get("warmup", 0.05) != 0.05 else "")
+                 + (f", seeds {','.join(map(str, seeds))}" if seeds != list(range(len(seeds))) else ""),
                  str(len(runs)), epochs, best, f"{seconds:.1f}",
                  f"valid {metric} {fmt([r[f'valid_{metric}'] for r in runs])}"]
         cells += [f"{k[5:]} {fmt([r[k] for r in runs])}" for k in keys]
@@ -109,6 +154,8 @@ def main(folders):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", nargs="+",
-                        help="run folders (config.json + summary.json or metrics.csv) and / or "
+                        help="run folders (config.json + summary.json or metrics.csv), A+B for "
+                             "one row of several folders (or results.md records) of one "
+                             "setting, and / or "
                              "run_chemprop.py records (.json)")
     main(parser.parse_args().results)
