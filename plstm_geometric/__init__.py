@@ -13,5 +13,5 @@ from .transforms import AddLineDAG, CanonicalSmilesOrder, RandomSmilesOrder
 
 __all__ = ["AddLineDAG", "ArrowPointing", "CanonicalSmilesOrder", "GINNet", "LineDAG",
            "LineDAGData", "LineDAGSpec", "PLSTM1D", "PLSTM2D", "PLSTMBlock", "PLSTMConv", "PLSTMNet",
-           "PLSTMVision", "RandomSmilesOrder", "ViT", "__version__", "load_checkpoint", "plstm_1d", "plstm_2d",
-           "plstm_dag", "plstm_dag_reference"]
+           "PLSTMVision", "RandomSmilesOrder", "ViT", "__version__", "load_checkpoint", "plstm_1d",
+           "plstm_2d", "plstm_dag", "plstm_dag_reference"]

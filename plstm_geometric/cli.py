@@ -219,8 +219,8 @@ def _add_inference_args(p: argparse.ArgumentParser) -> None:
 _CSV_ONLY = ("smiles_column", "target_columns", "task_type", "split", "split_sizes", "split_column")
 # Graph-only options of ``train`` (their defaults are None / False): --task arrow-pointing
 # refuses them rather than silently ignoring them.
-_GRAPH_ONLY = ("dataset", "first_seed", "folds", "limit", "resume", "stop_after", "dropout", "virtual_node",
-               "pool", "orientation", "random_order", "data_path") + _CSV_ONLY
+_GRAPH_ONLY = ("dataset", "first_seed", "folds", "limit", "resume", "stop_after", "dropout",
+               "virtual_node", "pool", "orientation", "random_order", "data_path") + _CSV_ONLY
 
 
 def cmd_train(args) -> None:

@@ -429,8 +429,9 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
 
 
 def run(cfg: TrainConfig) -> dict:
-    """Runs ``cfg.seeds`` seeds (from ``cfg.first_seed`` on) × the dataset's folds (or the first ``cfg.folds``) and writes
-    ``results.md`` / ``summary.json`` / ``curves.png`` to ``cfg.out_dir``.
+    """Runs ``cfg.seeds`` seeds (from ``cfg.first_seed`` on) × the dataset's folds (or the
+    first ``cfg.folds``) and writes ``results.md`` / ``summary.json`` / ``curves.png`` to
+    ``cfg.out_dir``.
 
     Returns:
         The summary: per-run results and mean ± std of every metric.

@@ -103,7 +103,8 @@ def random_smiles_order(smiles: str, num_nodes: int,
     renumbered by a permutation drawn from ``generator`` (torch's global RNG by default, so a
     seeded run draws the same orders), which starts the depth-first walk at a random atom and
     takes the branches in a random order, as ``MolToSmiles(doRandom=True)`` does with RDKit's
-    own RNG. Every such order is one the canonical SMILES of some numbering could have been.
+    own RNG. Like the canonical order it is depth first: every atom but the first of its
+    fragment is bonded to an atom written before it.
 
     Returns:
         ``rank`` of shape ``[num_nodes]``.
