@@ -87,8 +87,10 @@ MUTATIONS = [
      "for module in [m for m in self.modules()\n"
      "                       if m is not self and hasattr(m, 'reset_parameters')]:",
      "tests/nn/test_init.py::test_fresh_module_has_the_documented_init[net-plain]"),
-    ("compiled: per-graph norm skipped after CompiledConv's per-node one", CONV,
-     "y = self.norm(y, graph)", "y = self.norm(y)",
+    ("compiled: per-graph norm skipped after CompiledConv", CONV,
+     "return (self.gated_projection(y, x) if self.norm_type == \"rms\"\n"
+     "                    else self.readout(y, x, graph))",
+     "return self.gated_projection(y, x)",
      OPTIONS + "test_graph_norm_layer_against_a_per_graph_oracle[P-compiled]"),
     ("GraphHeadRMSNorm with one RMS per node instead of per graph", NORM,
      "scale = torch.rsqrt(graph_square + self.eps)[batch]  # [N, H]",
