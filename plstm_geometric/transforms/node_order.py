@@ -23,6 +23,20 @@ def _parse(smiles: str, num_nodes: int):
     return mol
 
 
+def _written_rank(mol, renumbering: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Rank of every atom in the SMILES the last ``MolToSmiles(mol)`` wrote
+    (``_smilesAtomOutputOrder``); with ``renumbering``, ``mol`` is a copy whose atom ``i`` is
+    atom ``renumbering[i]`` of the original, and the ranks are of the original's atoms."""
+    # The property is a string "[i,j,...]" (GetPropsAsDict would convert every property).
+    written = mol.GetProp("_smilesAtomOutputOrder").strip("[]").rstrip(",").split(",")
+    order = torch.tensor([int(i) for i in written])
+    if renumbering is not None:
+        order = renumbering[order]
+    rank = torch.empty(order.numel(), dtype=torch.long)
+    rank[order] = torch.arange(order.numel())
+    return rank
+
+
 def canonical_smiles_order(smiles: str, num_nodes: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Rank of every atom in the canonical SMILES of ``smiles`` (atoms numbered in parse order,
     as :func:`ogb.utils.smiles2graph` numbers them), and OGB's chirality feature of every atom
@@ -47,9 +61,7 @@ def canonical_smiles_order(smiles: str, num_nodes: int) -> Tuple[torch.Tensor, t
 
     mol = _parse(smiles, num_nodes)
     canonical = Chem.MolToSmiles(mol)
-    order = torch.tensor(list(mol.GetPropsAsDict(True, True)["_smilesAtomOutputOrder"]))
-    rank = torch.empty(num_nodes, dtype=torch.long)
-    rank[order] = torch.arange(num_nodes)
+    rank = _written_rank(mol)
     canonical_mol = parse_smiles(canonical, lenient=True)
     chirality = torch.tensor([atom_to_feature_vector(a)[1] for a in canonical_mol.GetAtoms()])
     return rank, chirality[rank]
@@ -115,16 +127,10 @@ def random_smiles_order(smiles: str, num_nodes: int,
 def _random_rank(mol, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     from rdkit import Chem
 
-    num_nodes = mol.GetNumAtoms()
-    perm = torch.randperm(num_nodes, generator=generator)
+    perm = torch.randperm(mol.GetNumAtoms(), generator=generator)
     shuffled = Chem.RenumberAtoms(mol, perm.tolist())  # atom i of shuffled is atom perm[i]
     Chem.MolToSmiles(shuffled, canonical=False)
-    # The property is a string "[i,j,...]" (GetPropsAsDict would convert every property).
-    written = shuffled.GetProp("_smilesAtomOutputOrder").strip("[]").rstrip(",").split(",")
-    order = perm[torch.tensor([int(i) for i in written])]
-    rank = torch.empty(num_nodes, dtype=torch.long)
-    rank[order] = torch.arange(num_nodes)
-    return rank
+    return _written_rank(shuffled, perm)
 
 
 class RandomSmilesOrder(BaseTransform):
