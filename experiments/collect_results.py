@@ -47,8 +47,8 @@ def partial_runs(folder: Path, metric: str):
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(open(path))]
         sign = -1 if metric in ("rmse", "mae") else 1
         best = max(rows, key=lambda r: sign * r[f"valid_{metric}"])
-        runs.append({**best, "run": path.parent.name, "best_epoch": int(best["epoch"]), "epochs_run": len(rows),
-                     "seconds_per_epoch": statistics.mean(r["epoch_seconds"] for r in rows)})
+        runs.append({**best, "run": path.parent.name, "best_epoch": int(best["epoch"]),
+                     "epochs_run": len(rows), "seconds_per_epoch": statistics.mean(r["epoch_seconds"] for r in rows)})
     return runs
 
 
@@ -103,15 +103,14 @@ def pooled_runs(spec: str):
     from ``--first-seed 3``, seeds 3-4), whose settings must agree; a part may be the
     ``results.md`` record of a folder that is gone (its settings are then read from its
     command, not checked). The first part must be a folder."""
-    parts = [Path(f) for f in spec.split("+")]
-    config = json.loads((parts[0] / "config.json").read_text())
+    paths = [Path(f) for f in spec.split("+")]
+    config = json.loads((paths[0] / "config.json").read_text())
     metric = primary_metric(config["dataset"])
-    read = [recorded_runs(p) if p.suffix == ".md" else read_runs(p, metric) for p in parts]
-    for part, (other, *_) in zip(parts[1:], read[1:]):
+    parts = [recorded_runs(p) if p.suffix == ".md" else read_runs(p, metric) for p in paths]
+    for path, (other, *_) in zip(paths[1:], parts[1:]):
         diff = [k for k in _IDENTITY if other is not None and other.get(k) != config.get(k)]
         if diff:
-            raise SystemExit(f"{part} is another setting than {parts[0]}: {', '.join(diff)}")
-    parts = read
+            raise SystemExit(f"{path} is another setting than {paths[0]}: {', '.join(diff)}")
     runs = [r for _, rs, _, _ in parts for r in rs]
     command = "`; `".join(c for _, _, c, _ in parts)
     note = "".join(sorted({n for *_, n in parts}))
