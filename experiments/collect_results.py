@@ -134,6 +134,8 @@ def main(folders):
                  + (f", {config['layers']} layers" if config.get("layers") else "")
                  + (f", {config['plstm_norm']} norm" if config.get("plstm_norm") else "")
                  + (f", norm eps {config['plstm_norm_eps']:g}" if config.get("plstm_norm_eps") else "")
+                 + (f", gate bias {config['plstm_gate_bias']:g}"
+                    if config.get("plstm_gate_bias") is not None else "")
                  + (f", init {config['plstm_init']}" if config.get("plstm_init") else "")
                  + (", qk norm" if config.get("qk_norm") else ", no qk norm"
                     if config.get("qk_norm") is False else "")

@@ -9,7 +9,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import global_add_pool, global_mean_pool
 
 from ..nn import PLSTMBlock
-from ..nn.conv import NORM_EPS
+from ..nn.conv import GATE_BIAS, NORM_EPS
 from ..data.line_dag_data import LineDAGData
 from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder, batch_vector
 from .virtual_node import VirtualNode
@@ -64,6 +64,8 @@ class PLSTMNet(torch.nn.Module):
             (default: :obj:`"reference"`)
         norm_eps (float, optional): :math:`\epsilon` of each pLSTM layer's kernel-output norm;
             see :class:`PLSTMConv`. (default: :obj:`1e-5`, the paper's)
+        gate_bias (float, optional): initial bias of each pLSTM layer's source, mark and direct
+            gates; see :class:`PLSTMConv`. (default: :obj:`-5.0`, the reference's)
         virtual_node (bool, optional): OGB's virtual node (:class:`VirtualNode`, as in
             GIN-virtual): a per-graph vector added to every node before each block and updated
             after each block but the last from the sum of the block's input.
@@ -90,7 +92,8 @@ class PLSTMNet(torch.nn.Module):
                  ogb_features: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
                  init: str = "reference", head_norm: str = "none", pool: str = "mean",
-                 norm_eps: float = NORM_EPS, virtual_node: bool = False):
+                 norm_eps: float = NORM_EPS, virtual_node: bool = False,
+                 gate_bias: float = GATE_BIAS):
         super().__init__()
         if head_norm not in ("none", "batch"):
             raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")
@@ -104,7 +107,8 @@ class PLSTMNet(torch.nn.Module):
         self.blocks = torch.nn.ModuleList(
             PLSTMBlock(hidden_channels, heads, edge_dim=hidden_channels, reverse=i % 2 == 1,
                        mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, out_gate=out_gate,
-                       qk_norm=qk_norm, init=init, norm_eps=norm_eps) for i in range(num_blocks))
+                       qk_norm=qk_norm, init=init, norm_eps=norm_eps, gate_bias=gate_bias)
+            for i in range(num_blocks))
         self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
         self.head_norm, self.pool = head_norm, pool
         self.pool_norm = torch.nn.BatchNorm1d(hidden_channels) if head_norm == "batch" else None

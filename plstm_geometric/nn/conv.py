@@ -18,7 +18,8 @@ from .norm import GraphHeadRMSNorm, MultiHeadRMSNorm
 
 #: Stabiliser of the P-mode normalisation ``τ / (α + Σ|τ|)`` (SPEC §3).
 P_NORM_ALPHA = 0.5
-#: Initial bias of the source, mark and direct gates: σ(−5) ≈ 0.0067, as in the reference.
+#: Initial bias of the source, mark and direct gates (``gate_bias=``): σ(−5) ≈ 0.0067, as in
+#: the reference.
 GATE_BIAS = -5.0
 #: Initial transition bias (weights start at 0). P: τ = 3, so a lone successor receives
 #: 3 / 3.5 ≈ 0.86 of an edge's state and d successors 3 / (0.5 + 3d) each ("out" norm).
@@ -120,6 +121,10 @@ class PLSTMConv(torch.nn.Module):
         qk_norm: L2-normalise queries and keys per head (before ``scale_qk``).
         init: ``"reference"`` (SPEC §4, see :meth:`reset_parameters`) or ``"torch"``
             (PyTorch's default ``Linear`` init for every projection and gate).
+        gate_bias: initial bias of the source, mark and direct gates under ``init="reference"``
+            (default :data:`GATE_BIAS`, the reference's): a less negative one starts the gates
+            more open, so the kernel output and the gradients that reach the gates are larger
+            from the first step.
         grid_shape: ``(MX, MY)`` of the grid graphs for ``prune="chirality"``.
 
     The structure options (``mode``, ``reverse``, ``prune``, ``directed``, ``drop_self_loops``,
@@ -142,7 +147,8 @@ class PLSTMConv(torch.nn.Module):
                  directed: bool = False, drop_self_loops: bool = False,
                  form: str = "auto", grid_shape: Optional[tuple[int, int]] = None,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = False,
-                 init: str = "reference", norm_eps: float = NORM_EPS) -> None:
+                 init: str = "reference", norm_eps: float = NORM_EPS,
+                 gate_bias: float = GATE_BIAS) -> None:
         super().__init__()
         self.spec = LineDAGSpec(mode, reverse, prune, directed, drop_self_loops, grid_shape)
         if p_norm not in ("out", "in"):
@@ -153,12 +159,15 @@ class PLSTMConv(torch.nn.Module):
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         if not norm_eps > 0:
             raise ValueError(f"norm_eps must be positive, got {norm_eps!r}")
+        if not math.isfinite(gate_bias):
+            raise ValueError(f"gate_bias must be finite, got {gate_bias!r}")
         self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
         self.edge_dim, self.p_norm = edge_dim, p_norm
         self.key_dim = key_dim or max(1, out_channels // heads)
         self.value_dim = value_dim or max(1, out_channels // heads)
         self.scale_qk, self.form = scale_qk, form
         self.norm_type, self.qk_norm, self.init = norm, qk_norm, init
+        self.gate_bias = float(gate_bias)
         h, k, v = heads, self.key_dim, self.value_dim
         self.qkv = Linear(in_channels, h * (2 * k + v), bias=False)
         # Node parts of the source, mark, direct and transition gates (one matmul).
@@ -183,9 +192,9 @@ class PLSTMConv(torch.nn.Module):
     def reset_parameters(self) -> None:
         """Reference initialisation (SPEC §4): ``qkv`` (no bias) and ``out`` weights
         ~ N(0, 1/(2.5·fan_in)), ``out`` bias 0; all gate weights (node and edge parts) 0, the
-        source, mark and direct biases :data:`GATE_BIAS`, the transition bias
-        :data:`TRANSITION_BIAS` [mode]; RMSNorm scale 1; the output gate (if any) weights and
-        bias 0 (σ = 1/2). So at init every S, M, D gate is σ(GATE_BIAS) and every τ is
+        source, mark and direct biases ``gate_bias`` (default :data:`GATE_BIAS`), the transition
+        bias :data:`TRANSITION_BIAS` [mode]; RMSNorm scale 1; the output gate (if any) weights
+        and bias 0 (σ = 1/2). So at init every S, M, D gate is σ(gate_bias) and every τ is
         TRANSITION_BIAS[mode], whatever the input. ``init="torch"``: every ``Linear`` keeps
         PyTorch's default init instead."""
         if self.init == "torch":
@@ -200,7 +209,7 @@ class PLSTMConv(torch.nn.Module):
         torch.nn.init.zeros_(self.out.bias)
         torch.nn.init.zeros_(self.node_gates.weight)
         bias = self.node_gates.bias.data.view(4, self.heads)
-        bias[:3].fill_(GATE_BIAS)
+        bias[:3].fill_(self.gate_bias)
         bias[3].fill_(TRANSITION_BIAS[self.mode])
         if self.edge_gates is not None:
             torch.nn.init.zeros_(self.edge_gates.weight)
@@ -386,4 +395,5 @@ class PLSTMConv(torch.nn.Module):
                    and self.norm.eps != NORM_EPS else "")
                 + (", out_gate=True" if self.out_gate is not None else "")
                 + (", qk_norm=True" if self.qk_norm else "")
-                + (f", init={self.init}" if self.init != "reference" else "") + ")")
+                + (f", init={self.init}" if self.init != "reference" else "")
+                + (f", gate_bias={self.gate_bias:g}" if self.gate_bias != GATE_BIAS else "") + ")")

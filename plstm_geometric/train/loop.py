@@ -32,7 +32,8 @@ _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "
              "clip", "hidden", "layers", "heads", "dropout", "virtual_node", "pool",
              "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
              "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
-             "qk_norm", "plstm_init", "head_norm", "prior_bias", "plstm_norm_eps", "random_order")
+             "qk_norm", "plstm_init", "head_norm", "prior_bias", "plstm_norm_eps", "random_order",
+             "plstm_gate_bias")
 
 
 @dataclass
@@ -74,6 +75,7 @@ class TrainConfig:
     # pLSTM layer options (None: PLSTMNet's default), see PLSTMConv.
     plstm_norm: Optional[str] = None
     plstm_norm_eps: Optional[float] = None
+    plstm_gate_bias: Optional[float] = None
     out_gate: Optional[bool] = None
     qk_norm: Optional[bool] = None
     plstm_init: Optional[str] = None
@@ -329,7 +331,8 @@ def config_model_kwargs(cfg: TrainConfig, task: GraphTask) -> dict:
     return model_kwargs(cfg.model, task, task.dataset[0], cfg.hidden, cfg.layers, cfg.heads,
                         cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
                         out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init,
-                        head_norm=cfg.head_norm, norm_eps=cfg.plstm_norm_eps)
+                        head_norm=cfg.head_norm, norm_eps=cfg.plstm_norm_eps,
+                        gate_bias=cfg.plstm_gate_bias)
 
 
 def _run_name(seed: int, fold: int, num_folds: int) -> str:

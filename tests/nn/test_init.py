@@ -90,7 +90,8 @@ def small_batch(in_channels: int, edge_dim: int | None, seed: int = 0) -> Data:
     return Batch.from_data_list(graphs)
 
 
-def assert_conv_init(conv: PLSTMConv, zero_out: bool = False) -> None:
+def assert_conv_init(conv: PLSTMConv, zero_out: bool = False,
+                     gate_bias: float = GATE_BIAS) -> None:
     h = conv.heads
     assert conv.qkv.bias is None
     assert_projection_init(conv.qkv.weight)
@@ -102,7 +103,7 @@ def assert_conv_init(conv: PLSTMConv, zero_out: bool = False) -> None:
     assert bool((conv.node_gates.weight == 0).all())
     bias = dict(zip(NODE_GATES, conv.node_gates.bias.detach().view(len(NODE_GATES), h)))
     for name in ("source", "mark", "direct"):
-        assert bool((bias[name] == GATE_BIAS).all()), (name, bias[name])
+        assert bool((bias[name] == gate_bias).all()), (name, bias[name])
     assert bool((bias["transition"] == TRANSITION_BIAS[conv.mode]).all())
     if conv.edge_gates is not None:
         assert bool((conv.edge_gates.weight == 0).all())
@@ -115,7 +116,7 @@ def assert_conv_init(conv: PLSTMConv, zero_out: bool = False) -> None:
     assert dag.num_line_edges > 0
     with torch.no_grad():
         _, _, _, source, transition, mark, direct = conv.kernel_inputs(data.x, dag, data.edge_attr)
-    gate = torch.sigmoid(torch.tensor(GATE_BIAS))
+    gate = torch.sigmoid(torch.tensor(gate_bias))
     for g in (source, mark, direct):
         torch.testing.assert_close(g, torch.full_like(g, gate))
     tau = TRANSITION_BIAS[conv.mode]
@@ -128,9 +129,9 @@ def assert_conv_init(conv: PLSTMConv, zero_out: bool = False) -> None:
     torch.testing.assert_close(transition, expected)
 
 
-def assert_block_init(block: PLSTMBlock) -> None:
+def assert_block_init(block: PLSTMBlock, gate_bias: float = GATE_BIAS) -> None:
     for conv in block.convs:
-        assert_conv_init(conv, zero_out=True)
+        assert_conv_init(conv, zero_out=True, gate_bias=gate_bias)
     for mlp in block.mlps:
         assert_default_linear(mlp[0])
         assert_default_linear(mlp[3])
@@ -143,9 +144,9 @@ def assert_block_init(block: PLSTMBlock) -> None:
         assert bool((out == 0).all())
 
 
-def assert_net_init(net: PLSTMNet) -> None:
+def assert_net_init(net: PLSTMNet, gate_bias: float = GATE_BIAS) -> None:
     for block in net.blocks:
-        assert_block_init(block)
+        assert_block_init(block, gate_bias)
     assert bool((net.norm.weight == 1).all())
     assert_default_linear(net.head[0])
     assert_default_linear(net.head[3])
@@ -198,6 +199,12 @@ CASES: dict[str, tuple[Callable[[], torch.nn.Module], Callable[[torch.nn.Module]
                   assert_net_init),
     "net-ogb": (lambda: PLSTMNet(1, hidden_channels=64, num_blocks=2, ogb_features=True),
                 assert_net_init),
+    # gate_bias (PLSTMNet → PLSTMBlock → PLSTMConv): σ(−2) for every S, M, D gate instead.
+    "conv-D-gate-bias": (lambda: PLSTMConv(64, 64, heads=4, mode="D", edge_dim=8, gate_bias=-2.0),
+                         lambda m: assert_conv_init(m, gate_bias=-2.0)),
+    "net-gate-bias": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=2, in_channels=5,
+                                       edge_dim=3, gate_bias=-2.0),
+                      lambda m: assert_net_init(m, gate_bias=-2.0)),
     "plstm2d-P": (lambda: PLSTM2D(64, heads=4, mode="P"), assert_grid_layer_init),
     "plstm2d-D": (lambda: PLSTM2D(64, heads=4, mode="D", orientations=2),
                   assert_grid_layer_init),

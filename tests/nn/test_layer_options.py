@@ -91,6 +91,9 @@ def test_options_repr_validation_and_net_pass_through():
     assert str(PLSTMConv(8, 8, heads=2, norm_eps=0.01)) == "PLSTMConv(8, 8, heads=2, mode=P, norm_eps=0.01)"
     assert str(PLSTMConv(8, 8, heads=2, norm="graph", norm_eps=0.01)) \
         == "PLSTMConv(8, 8, heads=2, mode=P, norm=graph, norm_eps=0.01)"
+    with pytest.raises(ValueError, match="gate_bias must be finite, got nan"):
+        PLSTMConv(8, 8, gate_bias=float("nan"))
+    assert str(PLSTMConv(8, 8, heads=2, gate_bias=-2)) == "PLSTMConv(8, 8, heads=2, mode=P, gate_bias=-2)"
     with pytest.raises(ValueError, match="PLSTM1D supports norm='rms' or 'none'"):
         PLSTM1D(8, 8, norm="graph")
     net = PLSTMNet(1, hidden_channels=16, num_blocks=2, in_channels=5, norm="none",
