@@ -94,6 +94,28 @@ def test_structure_cache_is_keyed_by_transform(tmp_path):
     assert len(cached) == 2
 
 
+def test_structure_cache_interrupted_mid_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    from plstm_geometric.train.cache import PreTransformedDataset
+
+    real_save = PreTransformedDataset.save
+
+    def killed_while_writing(data_list, path):
+        real_save(data_list, path)
+        with open(path, "r+b") as f:  # a half-written file, then the process dies
+            f.truncate(100)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PreTransformedDataset, "save", staticmethod(killed_while_writing))
+    with pytest.raises(KeyboardInterrupt):
+        load_task("chembl2321810", str(tmp_path), pre_transform=Mark(3), log=False)
+    left = sorted(p.name for p in (tmp_path / "chembl2321810").glob("processed_*/*.pt")
+                  if not p.name.startswith("pre_"))
+    assert left == [], left
+    monkeypatch.undo()
+    again = load_task("chembl2321810", str(tmp_path), pre_transform=Mark(3), log=False)
+    assert again.dataset[7].mark.item() == 3
+
+
 def test_structure_cache_is_built_in_chunks_equal_to_per_graph(tmp_path, monkeypatch):
     from plstm_geometric.train import cache
     from plstm_geometric.train.factory import structure_transform
