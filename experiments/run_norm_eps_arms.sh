@@ -66,6 +66,8 @@
 # bias of the S, M, D gates; default -5, the reference's) on the chosen molhiv setting. Seeds
 # SEEDS one after the other (seed 4, the one that failed at -5, first), each to epoch 2 with
 # its diagnostic, then to epoch 10 with its diagnostic; two queues (GB=-3, GB=-1) side by side.
+# QUEUE=moleculenet-gb: the same gate bias GB on the regression family's chosen --virtual-node
+# (ESOL, FreeSolv, 3 seeds), so that the option is not judged on one dataset.
 # QUEUE=molhiv-screen: seed-0 screens of the chosen molhiv setting at OGB's batch 32 and at
 # width 128, side by side at the end of the session (leads for later; --seeds 3 --resume in the
 # same folders adds seeds 1-2).
@@ -151,6 +153,10 @@ case "${QUEUE:?set QUEUE}" in
       diagnose "$out" "$name" 10 "$s"
     done ;;
   molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
+  moleculenet-gb)
+    for ds in esol freesolv; do
+      $PG train --dataset $ds --model plstm --virtual-node --plstm-gate-bias "${GB:?set GB}" --epochs 30 --batch-size 32 --seeds 3 --out runs/$ds-plstm-vn-gb$GB $COMMON
+    done ;;
   moleculenet-ro)
     for ds in esol freesolv; do
       $PG train --dataset $ds --model plstm --virtual-node --random-order --epochs 30 --batch-size 32 --seeds 3 --out runs/$ds-plstm-vn-ro $COMMON
