@@ -108,7 +108,7 @@ def test_structure_cache_interrupted_mid_write_leaves_no_partial_file(tmp_path, 
     monkeypatch.setattr(PreTransformedDataset, "save", staticmethod(killed_while_writing))
     with pytest.raises(KeyboardInterrupt):
         load_task("chembl2321810", str(tmp_path), pre_transform=Mark(3), log=False)
-    left = sorted(p.name for p in (tmp_path / "chembl2321810").glob("processed_*/*.pt")
+    left = sorted(p.name for p in (tmp_path / "chembl2321810").glob("processed_*/*")
                   if not p.name.startswith("pre_"))
     assert left == [], left
     monkeypatch.undo()

@@ -59,7 +59,8 @@ def test_moleculenet_plstm_and_evaluate(tmp_path, capsys):
     # checkpoint, so that evaluate rebuilds the same model and reproduces the test metric (for
     # the per-graph norm also with the evaluation's own batches).
     main(["train", "--dataset", "esol", "--model", "plstm", "--plstm-norm", "graph",
-          "--plstm-norm-eps", "0.01", "--plstm-gate-bias", "-2", "--root", str(tmp_path / "data"), "--out", str(out)] + SMALL)
+          "--plstm-norm-eps", "0.01", "--plstm-gate-bias", "-2", "--root", str(tmp_path / "data"),
+          "--out", str(out)] + SMALL)
     best = json.loads((out / "summary.json").read_text())["runs"][0]
     kwargs = torch.load(out / "seed0" / "best.pt", weights_only=False)["model_kwargs"]
     assert (kwargs["norm"], kwargs["norm_eps"], kwargs["gate_bias"]) == ("graph", 0.01, -2.0)

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import os.path as osp
-import tempfile
 from typing import Callable, List, Optional, Sequence
 
 from torch_geometric.data import Data, Dataset, InMemoryDataset
 from torch_geometric.transforms import Compose
+
+from .io import atomic_path
 
 # Graphs read from the base dataset and transformed per step of the progress bar.
 CHUNK_GRAPHS = 2048
@@ -106,15 +106,8 @@ class PreTransformedDataset(InMemoryDataset):
         # Written beside the cache and renamed into place: a process killed mid-write leaves no
         # truncated data.pt, and two runs that build the same cache at once (two seeds started
         # side by side on a fresh machine) never load the half-written file of the other.
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=self.processed_dir)
-        os.close(fd)
-        try:
+        with atomic_path(self.processed_paths[0]) as tmp:
             self.save(data_list, tmp)
-            os.replace(tmp, self.processed_paths[0])
-        except BaseException:
-            if osp.exists(tmp):
-                os.unlink(tmp)
-            raise
 
     def _graph(self, i: int) -> Data:
         data = self.base[i]

@@ -5,7 +5,8 @@ import csv
 import json
 import os
 import tempfile
-from typing import Any, Dict, List
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List
 
 import torch
 
@@ -14,18 +15,27 @@ import torch
 CHECKPOINT_FORMAT = 1
 
 
-def _atomic(path: str, write) -> None:
+@contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block
+    ends, removed if it raises (for writers that take a path, e.g. PyG's
+    ``InMemoryDataset.save``)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _atomic(path: str, write) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def save_torch(obj: Any, path: str) -> None:
