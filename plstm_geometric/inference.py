@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import os
 import os.path as osp
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -228,12 +227,6 @@ def count_rows(path: str, smiles_column: str, chunk_rows: int = 100_000) -> int:
     return total
 
 
-def _atomic_output(path: str):
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    return osp.join(folder, f".tmp-{osp.basename(path)}")
-
-
 def predict_csv(model: MoleculeModel, test_path: str, preds_path: str,
                 smiles_column: Optional[str] = None, target_columns: Optional[Sequence[str]] = None,
                 batch_size: int = 256, chunk_rows: int = CHUNK_ROWS, progress: bool = True) -> int:
@@ -252,26 +245,21 @@ def predict_csv(model: MoleculeModel, test_path: str, preds_path: str,
     model.check_targets(target_columns)
     smiles_column = smiles_column or model.smiles_column
     total = count_rows(test_path, smiles_column)
-    tmp, written = _atomic_output(preds_path), 0
-    try:
-        with open(tmp, "w", newline="") as f, tqdm(total=total, desc="predict", unit="mol",
-                                                   disable=not progress) as bar:
-            for chunk in read_csv_frame(test_path, chunksize=chunk_rows):
-                names = [t if t not in chunk.columns else f"{t}_pred" for t in model.target_names]
-                mean, std, errors = model.predict_rows(chunk[smiles_column].tolist(), batch_size)
-                for j, name in enumerate(names):
-                    chunk[name] = mean[:, j]
-                if len(model) > 1:
-                    for j, name in enumerate(model.target_names):
-                        chunk[f"{name}_std"] = std[:, j]
-                chunk["error"] = errors
-                chunk.to_csv(f, header=written == 0, index=False, na_rep="", float_format="%.7g")
-                written += len(chunk)
-                bar.update(len(chunk))
-        os.replace(tmp, preds_path)
-    finally:
-        if osp.exists(tmp):
-            os.unlink(tmp)
+    written = 0
+    with io.atomic_path(preds_path) as tmp, open(tmp, "w", newline="") as f, \
+            tqdm(total=total, desc="predict", unit="mol", disable=not progress) as bar:
+        for chunk in read_csv_frame(test_path, chunksize=chunk_rows):
+            names = [t if t not in chunk.columns else f"{t}_pred" for t in model.target_names]
+            mean, std, errors = model.predict_rows(chunk[smiles_column].tolist(), batch_size)
+            for j, name in enumerate(names):
+                chunk[name] = mean[:, j]
+            if len(model) > 1:
+                for j, name in enumerate(model.target_names):
+                    chunk[f"{name}_std"] = std[:, j]
+            chunk["error"] = errors
+            chunk.to_csv(f, header=written == 0, index=False, na_rep="", float_format="%.7g")
+            written += len(chunk)
+            bar.update(len(chunk))
     return written
 
 
@@ -293,8 +281,8 @@ def embed_csv(model: MoleculeModel, test_path: str, out_path: str,
         raise ValueError(f"--out {out_path!r}: the embedding file must end in .npy or .csv")
     smiles_column = smiles_column or model.smiles_column
     total, width = count_rows(test_path, smiles_column), model.models[0].hidden_channels
-    tmp, done = _atomic_output(out_path), 0
-    try:
+    done = 0
+    with io.atomic_path(out_path) as tmp:
         npy = (np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, width))
                if out_path.endswith(".npy") else None)
         with (open(tmp, "w", newline="") if npy is None else contextlib.nullcontext()) as f, \
@@ -310,10 +298,7 @@ def embed_csv(model: MoleculeModel, test_path: str, out_path: str,
                 done += len(chunk)
                 bar.update(len(chunk))
         if npy is not None:
+            # the memmap must be flushed and closed before atomic_path renames the file
             npy.flush()
             del npy
-        os.replace(tmp, out_path)
-    finally:
-        if osp.exists(tmp):
-            os.unlink(tmp)
     return done, width

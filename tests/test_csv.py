@@ -14,7 +14,7 @@ pytest.importorskip("ogb")
 
 import plstm_geometric  # noqa: E402
 from plstm_geometric.cli import main  # noqa: E402
-from plstm_geometric.inference import predict_csv  # noqa: E402
+from plstm_geometric.inference import embed_csv, predict_csv  # noqa: E402
 from plstm_geometric.train import compute_metrics, load_csv_task  # noqa: E402
 from helpers import SHARED_DATASETS, needs_shared_datasets  # noqa: E402
 
@@ -320,6 +320,44 @@ def test_cli_option_errors(tmp_path):
     with pytest.raises(SystemExit, match="no best.pt"):
         main(["predict", "--checkpoint", str(tmp_path), "--test-path", data, "--preds-path",
               str(tmp_path / "p.csv")])
+
+
+@pytest.mark.parametrize("kind", ["predict", "embed.npy", "embed.csv"])
+def test_interrupted_output_keeps_the_previous_file_and_leaves_no_temp_file(tmp_path, kind):
+    smiles = ["CCO", "CCN", "CCC", "CCCl", "c1ccccc1", "CC(=O)O"] * 2
+    data = write(tmp_path / "t.csv", "smiles,a,s\n" + "".join(
+        f"{m},{i}.5,{'train' if i < 8 else 'val' if i < 10 else 'test'}\n" for i, m in enumerate(smiles)))
+    out = tmp_path / "run"
+    main(["train", "--data-path", data, "--target-columns", "a", "--split-column", "s", "--model", "gin",
+          "--root", str(tmp_path / "data"), "--out", str(out)] + SMALL)
+    model = plstm_geometric.load_checkpoint(str(out))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / ("p.csv" if kind == "predict" else "e" + kind[len("embed"):])
+
+    def write_output(chunk_rows):
+        if kind == "predict":
+            predict_csv(model, data, str(target), chunk_rows=chunk_rows, progress=False)
+        else:
+            embed_csv(model, data, str(target), chunk_rows=chunk_rows, progress=False)
+
+    write_output(chunk_rows=5)
+    before = target.read_bytes()
+    method = "predict_rows" if kind == "predict" else "embed_rows"
+    calls, rows = [], getattr(model, method)
+
+    def fail_on_second_chunk(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return rows(*args)
+
+    setattr(model, method, fail_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        write_output(chunk_rows=5)
+    assert len(calls) == 2  # the first chunk had been written when the run was stopped
+    assert [p.name for p in folder.iterdir()] == [target.name]
+    assert target.read_bytes() == before
 
 
 def test_bad_prediction_input_and_checkpoints(tmp_path):
