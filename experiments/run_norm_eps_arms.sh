@@ -68,6 +68,9 @@
 # its diagnostic, then to epoch 10 with its diagnostic; two queues (GB=-3, GB=-1) side by side.
 # QUEUE=moleculenet-gb: the same gate bias GB on the regression family's chosen --virtual-node
 # (ESOL, FreeSolv, 3 seeds), so that the option is not judged on one dataset.
+# QUEUE=tu-gb (eighth session): the same gate bias GB on the TU sets' chosen settings (PTC_FM
+# --dropout 0.5 --plstm-norm-eps 1e-2, 30 epochs; MUTAG --pool sum --head-norm batch
+# --plstm-norm-eps 1e-2, 100 epochs; 10 folds each).
 # QUEUE=molhiv-screen: seed-0 screens of the chosen molhiv setting at OGB's batch 32 and at
 # width 128, side by side at the end of the session (leads for later; --seeds 3 --resume in the
 # same folders adds seeds 1-2).
@@ -91,24 +94,24 @@ export OMP_NUM_THREADS=1
 PG="${PG:-plstm-geometric}"
 PY="${PY:-python}"
 COMMON="--root data --no-download --no-progress --resume"
-molhiv() {  # molhiv NAME FLAGS...: 3 seeds to epoch 2, diagnostics, on to epoch 10, diagnostics
-  # FLAGS come last, so that one of them (--lr) overrides the shared value (argparse keeps the last)
-  local name=$1; shift
-  local out=runs/ogbg-molhiv-plstm-$name
-  local args="--dataset ogbg-molhiv --model plstm --epochs 10 --batch-size 64 --lr 1e-3 --seeds 3 --out $out $*"
+molhiv_seeds() {  # molhiv_seeds OUT NAME FIRST COUNT FLAGS...: seeds FIRST..FIRST+COUNT-1 to
+  # epoch 2, their diagnostics, on to epoch 10, their diagnostics. FLAGS come last, so that one
+  # of them (--lr) overrides the shared value (argparse keeps the last)
+  local out=$1 name=$2 first=$3 count=$4; shift 4
+  local args="--dataset ogbg-molhiv --model plstm --epochs 10 --batch-size 64 --lr 1e-3 --seeds $count --first-seed $first --out $out $*"
+  local seeds; seeds=$(seq "$first" $((first + count - 1)))
   $PG train $args $COMMON --stop-after 2
-  diagnose "$out" "$name" 2
+  diagnose "$out" "$name" 2 $seeds
   $PG train $args $COMMON
-  diagnose "$out" "$name" 10
+  diagnose "$out" "$name" 10 $seeds
 }
-molhiv_more() {  # molhiv_more NAME FLAGS...: as molhiv, seeds 3-4 in runs/...-NAME-s34
+molhiv() {  # molhiv NAME FLAGS...: seeds 0-2 in runs/ogbg-molhiv-plstm-NAME
   local name=$1; shift
-  local out=runs/ogbg-molhiv-plstm-$name-s34
-  local args="--dataset ogbg-molhiv --model plstm --epochs 10 --batch-size 64 --lr 1e-3 --seeds 2 --first-seed 3 --out $out $*"
-  $PG train $args $COMMON --stop-after 2
-  diagnose "$out" "$name" 2 3 4
-  $PG train $args $COMMON
-  diagnose "$out" "$name" 10 3 4
+  molhiv_seeds "runs/ogbg-molhiv-plstm-$name" "$name" 0 3 "$@"
+}
+molhiv_more() {  # molhiv_more NAME FLAGS...: seeds 3-4 in runs/ogbg-molhiv-plstm-NAME-s34
+  local name=$1; shift
+  molhiv_seeds "runs/ogbg-molhiv-plstm-$name-s34" "$name" 3 2 "$@"
 }
 diagnose() {  # diagnose OUT NAME EPOCH [SEEDS...]: the collapse diagnostic of each seed's last.pt
   local out=$1 name=$2 epoch=$3; shift 3
@@ -143,14 +146,9 @@ case "${QUEUE:?set QUEUE}" in
   molhiv-more-graph) molhiv_more hn-graph-eps1e-2 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 ;;
   molhiv-more-wd) molhiv_more hn-graph-eps1e-2-wd0.1 --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --weight-decay 0.1 ;;
   molhiv-gb)
-    name=hn-graph-eps1e-2-gb${GB:?set GB}
-    out=runs/ogbg-molhiv-plstm-$name
-    args="--dataset ogbg-molhiv --model plstm --epochs 10 --batch-size 64 --lr 1e-3 --out $out --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --plstm-gate-bias $GB"
     for s in ${SEEDS:-4 0 1 2 3}; do
-      $PG train $args --seeds 1 --first-seed "$s" $COMMON --stop-after 2
-      diagnose "$out" "$name" 2 "$s"
-      $PG train $args --seeds 1 --first-seed "$s" $COMMON
-      diagnose "$out" "$name" 10 "$s"
+      molhiv_seeds "runs/ogbg-molhiv-plstm-hn-graph-eps1e-2-gb${GB:?set GB}" "hn-graph-eps1e-2-gb$GB" "$s" 1 \
+        --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --plstm-gate-bias "$GB"
     done ;;
   molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
   moleculenet-gb)
@@ -187,6 +185,9 @@ case "${QUEUE:?set QUEUE}" in
   tu4)
     $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2 $COMMON
     $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05-eps1e-2 $COMMON ;;
+  tu-gb)
+    $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --plstm-gate-bias "${GB:?set GB}" --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05-eps1e-2-gb$GB $COMMON
+    $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --plstm-gate-bias "$GB" --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2-gb$GB $COMMON ;;
   moleculenet3)
     for ds in esol freesolv; do
       $PG train --dataset $ds --model plstm --virtual-node --dropout 0.1 --epochs 30 --batch-size 32 --seeds 3 --out runs/$ds-plstm-vn-d01 $COMMON
