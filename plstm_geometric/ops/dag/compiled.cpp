@@ -852,108 +852,62 @@ static void grid_backward(const GridLayout *L, const GridInputs<T> *in, const T 
   DISPATCH(grid_backward_sized, L, in, dy, d, threads)
 }
 
+// The C ABI that compiled.py loads with ctypes: one set of entry points per dtype, generated
+// from the templates above so that the float and double exports cannot drift apart.
+#define PLSTM_EXPORTS(T, SUFFIX)                                                                \
+  void plstm_dense_forward_##SUFFIX(const Layout *L, const Inputs<T> *in, const Norm<T> *nm,    \
+                                    T *y, i64 threads) {                                        \
+    forward(L, in, nm, y, threads);                                                             \
+  }                                                                                             \
+  void plstm_dense_backward_##SUFFIX(const Layout *L, const Inputs<T> *in, const Norm<T> *nm,   \
+                                     const T *dy, const Grads<T> *d, i64 threads) {             \
+    backward(L, in, nm, dy, d, threads);                                                        \
+  }                                                                                             \
+  void plstm_norm_weight_grad_##SUFFIX(i64 nodes, i64 width, const T *dout, const T *yhat,      \
+                                       T *dw) {                                                 \
+    norm_weight_grad(nodes, width, dout, yhat, dw);                                             \
+  }                                                                                             \
+  void plstm_gates_forward_##SUFFIX(const GateLayout *G, const T *ng, const T *eg, T *s, T *t,  \
+                                    T *m, T *d, T *total) {                                     \
+    gates_forward(G, ng, eg, s, t, m, d, total);                                                \
+  }                                                                                             \
+  void plstm_gates_backward_##SUFFIX(const GateLayout *G, const T *ng, const T *eg, const T *s, \
+                                     const T *t, const T *m, const T *d, const T *ds,           \
+                                     const T *dt, const T *dm, const T *dd, T *dng, T *deg,     \
+                                     T *tau, T *total, T *acc) {                                \
+    gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);           \
+  }                                                                                             \
+  void plstm_qk_prepare_##SUFFIX(i64 nodes, i64 H, i64 K, const T *q, i64 qs, const T *k,       \
+                                 i64 ks, i64 normalise, double eps, double scale, T *qn, T *kn, \
+                                 T *q_norm, T *k_norm) {                                        \
+    qk_prepare(nodes, H, K, q, qs, k, ks, normalise, eps, scale, qn, kn, q_norm, k_norm);       \
+  }                                                                                             \
+  void plstm_qk_prepare_backward_##SUFFIX(i64 nodes, i64 H, i64 K, const T *qn, const T *kn,    \
+                                          const T *q_norm, const T *k_norm, const T *dqn,       \
+                                          const T *dkn, i64 normalise, double eps,              \
+                                          double scale, T *dq, i64 qs, T *dk, i64 ks) {         \
+    qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale,   \
+                        dq, qs, dk, ks);                                                        \
+  }                                                                                             \
+  void plstm_norm_sum_forward_##SUFFIX(const NormLayout *N, const T *y, const T *w, T *out,     \
+                                       T *rstd, i64 threads) {                                  \
+    norm_sum_forward(N, y, w, out, rstd, threads);                                              \
+  }                                                                                             \
+  void plstm_norm_sum_backward_##SUFFIX(const NormLayout *N, const T *y, const T *w,            \
+                                        const T *rstd, const T *dout, T *dy, T *dw,             \
+                                        i64 threads) {                                          \
+    norm_sum_backward(N, y, w, rstd, dout, dy, dw, threads);                                    \
+  }                                                                                             \
+  void plstm_grid_forward_##SUFFIX(const GridLayout *L, const GridInputs<T> *in, T *y,          \
+                                   i64 threads) {                                               \
+    grid_forward(L, in, y, threads);                                                            \
+  }                                                                                             \
+  void plstm_grid_backward_##SUFFIX(const GridLayout *L, const GridInputs<T> *in, const T *dy,  \
+                                    const GridGrads<T> *d, i64 threads) {                       \
+    grid_backward(L, in, dy, d, threads);                                                       \
+  }
+
 extern "C" {
-void plstm_dense_forward_f32(const Layout *L, const Inputs<float> *in, const Norm<float> *nm,
-                             float *y, i64 threads) {
-  forward(L, in, nm, y, threads);
-}
-void plstm_dense_forward_f64(const Layout *L, const Inputs<double> *in, const Norm<double> *nm,
-                             double *y, i64 threads) {
-  forward(L, in, nm, y, threads);
-}
-void plstm_dense_backward_f32(const Layout *L, const Inputs<float> *in, const Norm<float> *nm,
-                              const float *dy, const Grads<float> *d, i64 threads) {
-  backward(L, in, nm, dy, d, threads);
-}
-void plstm_dense_backward_f64(const Layout *L, const Inputs<double> *in, const Norm<double> *nm,
-                              const double *dy, const Grads<double> *d, i64 threads) {
-  backward(L, in, nm, dy, d, threads);
-}
-void plstm_norm_weight_grad_f32(i64 nodes, i64 width, const float *dout, const float *yhat,
-                                float *dw) {
-  norm_weight_grad(nodes, width, dout, yhat, dw);
-}
-void plstm_norm_weight_grad_f64(i64 nodes, i64 width, const double *dout, const double *yhat,
-                                double *dw) {
-  norm_weight_grad(nodes, width, dout, yhat, dw);
-}
-void plstm_gates_forward_f32(const GateLayout *G, const float *ng, const float *eg, float *s,
-                             float *t, float *m, float *d, float *total) {
-  gates_forward(G, ng, eg, s, t, m, d, total);
-}
-void plstm_gates_forward_f64(const GateLayout *G, const double *ng, const double *eg, double *s,
-                             double *t, double *m, double *d, double *total) {
-  gates_forward(G, ng, eg, s, t, m, d, total);
-}
-void plstm_gates_backward_f32(const GateLayout *G, const float *ng, const float *eg,
-                              const float *s, const float *t, const float *m, const float *d,
-                              const float *ds, const float *dt, const float *dm, const float *dd,
-                              float *dng, float *deg, float *tau, float *total, float *acc) {
-  gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
-}
-void plstm_gates_backward_f64(const GateLayout *G, const double *ng, const double *eg,
-                              const double *s, const double *t, const double *m, const double *d,
-                              const double *ds, const double *dt, const double *dm,
-                              const double *dd, double *dng, double *deg, double *tau,
-                              double *total, double *acc) {
-  gates_backward(G, ng, eg, s, t, m, d, ds, dt, dm, dd, dng, deg, tau, total, acc);
-}
-void plstm_qk_prepare_f32(i64 nodes, i64 H, i64 K, const float *q, i64 qs, const float *k,
-                         i64 ks, i64 normalise, double eps, double scale, float *qn, float *kn,
-                         float *q_norm, float *k_norm) {
-  qk_prepare(nodes, H, K, q, qs, k, ks, normalise, eps, scale, qn, kn, q_norm, k_norm);
-}
-void plstm_qk_prepare_backward_f32(i64 nodes, i64 H, i64 K, const float *qn, const float *kn,
-                                  const float *q_norm, const float *k_norm, const float *dqn,
-                                  const float *dkn, i64 normalise, double eps, double scale,
-                                  float *dq, i64 qs, float *dk, i64 ks) {
-  qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale, dq,
-                      qs, dk, ks);
-}
-void plstm_qk_prepare_f64(i64 nodes, i64 H, i64 K, const double *q, i64 qs, const double *k,
-                         i64 ks, i64 normalise, double eps, double scale, double *qn, double *kn,
-                         double *q_norm, double *k_norm) {
-  qk_prepare(nodes, H, K, q, qs, k, ks, normalise, eps, scale, qn, kn, q_norm, k_norm);
-}
-void plstm_qk_prepare_backward_f64(i64 nodes, i64 H, i64 K, const double *qn, const double *kn,
-                                  const double *q_norm, const double *k_norm, const double *dqn,
-                                  const double *dkn, i64 normalise, double eps, double scale,
-                                  double *dq, i64 qs, double *dk, i64 ks) {
-  qk_prepare_backward(nodes, H, K, qn, kn, q_norm, k_norm, dqn, dkn, normalise, eps, scale, dq,
-                      qs, dk, ks);
-}
-void plstm_norm_sum_forward_f32(const NormLayout *N, const float *y, const float *w,
-                                float *out, float *rstd, i64 threads) {
-  norm_sum_forward(N, y, w, out, rstd, threads);
-}
-void plstm_norm_sum_forward_f64(const NormLayout *N, const double *y, const double *w,
-                                double *out, double *rstd, i64 threads) {
-  norm_sum_forward(N, y, w, out, rstd, threads);
-}
-void plstm_norm_sum_backward_f32(const NormLayout *N, const float *y, const float *w,
-                                 const float *rstd, const float *dout, float *dy, float *dw,
-                                 i64 threads) {
-  norm_sum_backward(N, y, w, rstd, dout, dy, dw, threads);
-}
-void plstm_norm_sum_backward_f64(const NormLayout *N, const double *y, const double *w,
-                                 const double *rstd, const double *dout, double *dy,
-                                 double *dw, i64 threads) {
-  norm_sum_backward(N, y, w, rstd, dout, dy, dw, threads);
-}
-void plstm_grid_forward_f32(const GridLayout *L, const GridInputs<float> *in, float *y,
-                            i64 threads) {
-  grid_forward(L, in, y, threads);
-}
-void plstm_grid_forward_f64(const GridLayout *L, const GridInputs<double> *in, double *y,
-                            i64 threads) {
-  grid_forward(L, in, y, threads);
-}
-void plstm_grid_backward_f32(const GridLayout *L, const GridInputs<float> *in, const float *dy,
-                             const GridGrads<float> *d, i64 threads) {
-  grid_backward(L, in, dy, d, threads);
-}
-void plstm_grid_backward_f64(const GridLayout *L, const GridInputs<double> *in,
-                             const double *dy, const GridGrads<double> *d, i64 threads) {
-  grid_backward(L, in, dy, d, threads);
-}
+PLSTM_EXPORTS(float, f32)
+PLSTM_EXPORTS(double, f64)
 }
