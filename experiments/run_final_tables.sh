@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The rows of docs/results.md re-run on the final model on 2026-12-01, exactly as run: four
 # queues in parallel on the 2-core machine (QUEUE=molhiv-gine | molhiv-plstm | chemprop-molhiv |
-# small), one thread per process. Data staged offline first:
+# small; molhiv-gine-s34 later), one thread per process. Data staged offline first:
 #   plstm-geometric prepare ogbg-molhiv --csv ../shared/datasets/moleculenet/HIV.csv --root data
 #   plstm-geometric prepare MUTAG --source ../shared/datasets/tudataset --root data   (also PTC_FM)
 #   plstm-geometric prepare esol --source ../shared/datasets/moleculenet --root data  (also freesolv)
@@ -16,6 +16,15 @@ COMMON="--root data --no-download --no-progress --resume"
 case "${QUEUE:?set QUEUE}" in
   molhiv-gine)
     $PG train --dataset ogbg-molhiv --model gine --virtual-node --epochs 10 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/ogbg-molhiv-gine-vn $COMMON ;;
+  molhiv-gine-s34)
+    # Seeds 3-4 of the GINE+VN row (eighth session), so that it has as many seeds as the pLSTM
+    # setting's 5; one process per seed, then the 2-seed summary of the folder.
+    args="--dataset ogbg-molhiv --model gine --virtual-node --epochs 10 --batch-size 64 --lr 1e-3 --out runs/ogbg-molhiv-gine-vn-s34"
+    for s in 3 4; do
+      $PG train $args --seeds 1 --first-seed $s $COMMON &
+    done
+    wait
+    $PG train $args --seeds 2 --first-seed 3 $COMMON ;;
   molhiv-plstm)
     $PG train --dataset ogbg-molhiv --model plstm --head-norm batch --epochs 10 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/ogbg-molhiv-plstm-hn $COMMON ;;
   chemprop-molhiv)
