@@ -23,6 +23,7 @@ from .train import io
 from .train.cache import apply_pre_transform
 from .train.factory import build_model, structure_transform
 from .train.loop import Objective, _autocast, resolve_device
+from .utils.io import atomic_path
 
 # Rows read, featurised and predicted at a time by predict_csv / embed_csv: bounds memory on
 # files of any length (10^4 molecules as graphs with line DAGs are a few hundred MB at most).
@@ -246,7 +247,7 @@ def predict_csv(model: MoleculeModel, test_path: str, preds_path: str,
     smiles_column = smiles_column or model.smiles_column
     total = count_rows(test_path, smiles_column)
     written = 0
-    with io.atomic_path(preds_path) as tmp, open(tmp, "w", newline="") as f, \
+    with atomic_path(preds_path) as tmp, open(tmp, "w", newline="") as f, \
             tqdm(total=total, desc="predict", unit="mol", disable=not progress) as bar:
         for chunk in read_csv_frame(test_path, chunksize=chunk_rows):
             names = [t if t not in chunk.columns else f"{t}_pred" for t in model.target_names]
@@ -282,7 +283,7 @@ def embed_csv(model: MoleculeModel, test_path: str, out_path: str,
     smiles_column = smiles_column or model.smiles_column
     total, width = count_rows(test_path, smiles_column), model.models[0].hidden_channels
     done = 0
-    with io.atomic_path(out_path) as tmp:
+    with atomic_path(out_path) as tmp:
         npy = (np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, width))
                if out_path.endswith(".npy") else None)
         with (open(tmp, "w", newline="") if npy is None else contextlib.nullcontext()) as f, \

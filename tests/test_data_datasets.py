@@ -116,6 +116,36 @@ def test_structure_cache_interrupted_mid_write_leaves_no_partial_file(tmp_path, 
     assert again.dataset[7].mark.item() == 3
 
 
+@pytest.mark.parametrize("kind", ["chembl", "csv"])
+def test_featurised_dataset_interrupted_mid_write_leaves_no_partial_file(tmp_path, monkeypatch, kind):
+    from plstm_geometric.datasets import ChEMBLActivity, MoleculeCSV
+
+    if kind == "chembl":
+        cls = ChEMBLActivity
+        build = lambda: load_task("chembl2321810", str(tmp_path), log=False).dataset  # noqa: E731
+    else:
+        cls = MoleculeCSV
+        data = tmp_path / "mols.csv"
+        data.write_text("smiles,y\nCCO,1.5\nCCN,2.5\nnot a smiles,0\nc1ccccc1,3.5\n")
+        build = lambda: MoleculeCSV(str(tmp_path / "data"), str(data), "smiles", ["y"], log=False)  # noqa: E731
+    real_save = cls.save
+
+    def killed_while_writing(data_list, path):
+        real_save(data_list, path)
+        with open(path, "r+b") as f:  # a half-written file, then the process dies
+            f.truncate(100)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cls, "save", staticmethod(killed_while_writing))
+    with pytest.raises(KeyboardInterrupt):
+        build()
+    left = [p.name for p in tmp_path.rglob("processed/*") if not p.name.startswith("pre_")]
+    assert left == [], left
+    monkeypatch.undo()
+    again = build()
+    assert len(again) == (1017 if kind == "chembl" else 3)
+
+
 def test_structure_cache_is_built_in_chunks_equal_to_per_graph(tmp_path, monkeypatch):
     from plstm_geometric.train import cache
     from plstm_geometric.train.factory import structure_transform

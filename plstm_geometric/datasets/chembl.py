@@ -8,6 +8,7 @@ from typing import Dict, List
 import torch
 from torch_geometric.data import InMemoryDataset
 
+from ..utils.io import atomic_path
 from ..utils.smiles import InvalidSmilesReport, smiles_to_data
 
 
@@ -67,4 +68,7 @@ class ChEMBLActivity(InMemoryDataset):
                 data_list.append(data)
         if len(report):
             warnings.warn(report.message(), stacklevel=2)
-        self.save(data_list, self.processed_paths[0])
+        # Renamed into place: a featurisation killed mid-write leaves no truncated data.pt that
+        # every later load would fail on (InMemoryDataset skips process() once the file exists).
+        with atomic_path(self.processed_paths[0]) as tmp:
+            self.save(data_list, tmp)

@@ -9,6 +9,7 @@ import os.path as osp
 import shutil
 from typing import Callable, List, TypeVar
 
+from ..utils.io import atomic_path
 from .moleculenet import MOLECULENET
 from .tu import TU
 
@@ -48,9 +49,8 @@ def stage_raw(name: str, source: str, root: str) -> List[str]:
         dest = osp.join(root, name, "raw", stem + ".csv")
         os.makedirs(osp.dirname(dest), exist_ok=True)
         opener = gzip.open if found[0].endswith(".gz") else open
-        with opener(found[0], "rb") as src, open(dest + ".tmp", "wb") as dst:
+        with opener(found[0], "rb") as src, atomic_path(dest) as tmp, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        os.replace(dest + ".tmp", dest)
         written.append(dest)
     elif name in TU:
         folder = osp.join(source, name) if osp.isdir(osp.join(source, name)) else source
@@ -60,7 +60,8 @@ def stage_raw(name: str, source: str, root: str) -> List[str]:
         dest_dir = osp.join(root, name, "raw")
         os.makedirs(dest_dir, exist_ok=True)
         for f in files:
-            shutil.copyfile(osp.join(folder, f), osp.join(dest_dir, f))
+            with atomic_path(osp.join(dest_dir, f)) as tmp:
+                shutil.copyfile(osp.join(folder, f), tmp)
             written.append(osp.join(dest_dir, f))
     else:
         raise ValueError(f"prepare --source applies to MoleculeNet and TU datasets, not {name}")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch_geometric.data import InMemoryDataset
 
+from ..utils.io import atomic_path
 from ..utils.smiles import InvalidSmilesReport, featurise_smiles
 
 # Cells read as a missing label besides a blank one (pandas' most common NA spellings).
@@ -149,7 +150,10 @@ class MoleculeCSV(InMemoryDataset):
         if not data_list:
             raise ValueError(f"{self.path}: none of the {len(frame)} SMILES in column "
                              f"{self.smiles_column!r} can be parsed by RDKit")
-        self.save(data_list, self.processed_paths[0])
+        # Renamed into place: a featurisation killed mid-write leaves no truncated data.pt that
+        # every later load would fail on (InMemoryDataset skips process() once the file exists).
+        with atomic_path(self.processed_paths[0]) as tmp:
+            self.save(data_list, tmp)
         report.save(self.processed_dir)
 
     def __repr__(self) -> str:

@@ -8,7 +8,7 @@ from typing import Callable, List, Optional, Sequence
 from torch_geometric.data import Data, Dataset, InMemoryDataset
 from torch_geometric.transforms import Compose
 
-from .io import atomic_path
+from ..utils.io import atomic_path
 
 # Graphs read from the base dataset and transformed per step of the progress bar.
 CHUNK_GRAPHS = 2048

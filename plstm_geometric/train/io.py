@@ -1,36 +1,18 @@
-"""Atomic file writes: a run killed mid-write never leaves a truncated checkpoint or table."""
+"""Checkpoints, tables and JSON, each written through :func:`~plstm_geometric.utils.io.atomic_path`:
+a run killed mid-write never leaves a truncated checkpoint or table."""
 from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import torch
+
+from ..utils.io import atomic_path
 
 # Version of the best.pt layout (keys written by train.loop.checkpoint_metadata); readers refuse
 # other versions with a clear message instead of failing on a missing key.
 CHECKPOINT_FORMAT = 1
-
-
-@contextmanager
-def atomic_path(path: str) -> Iterator[str]:
-    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block
-    ends, removed if it raises (for writers that take a path, e.g. PyG's
-    ``InMemoryDataset.save``)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _atomic(path: str, write) -> None:

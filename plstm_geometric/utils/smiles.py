@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from .io import atomic_path
+
 
 def _rdkit():
     try:
@@ -117,7 +119,7 @@ class InvalidSmilesReport:
                 f"({head}{more})")
 
     def save(self, processed_dir: str) -> None:
-        with open(osp.join(processed_dir, self.FILE), "w") as f:
+        with atomic_path(osp.join(processed_dir, self.FILE)) as tmp, open(tmp, "w") as f:
             json.dump({"message": self.message() if len(self) else "", "rows": self.rows}, f)
 
     @classmethod
