@@ -25,6 +25,14 @@ case "${QUEUE:?set QUEUE}" in
     done
     wait
     $PG train $args --seeds 2 --first-seed 3 $COMMON ;;
+  molhiv-gine-rerun)
+    # Seeds 0-1 of the GINE+VN row again (eighth session): the row's per-seed results were never
+    # committed; its per-epoch losses were, so a rerun that matches them recovers the seeds.
+    args="--dataset ogbg-molhiv --model gine --virtual-node --epochs 10 --batch-size 64 --lr 1e-3 --out runs/ogbg-molhiv-gine-vn"
+    for s in ${SEEDS:-0 1}; do
+      $PG train $args --seeds 1 --first-seed $s $COMMON &
+    done
+    wait ;;
   molhiv-plstm)
     $PG train --dataset ogbg-molhiv --model plstm --head-norm batch --epochs 10 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/ogbg-molhiv-plstm-hn $COMMON ;;
   chemprop-molhiv)
