@@ -83,10 +83,25 @@ MUTATIONS = [
      "flips = [(bool(o & 2), bool(o & 1)) for o in range(O)]",
      REF + "test_plstm2d_matches_reference[P-3-4]"),
     ("PLSTMBlock.reset_parameters walking self.modules() (the old init bug)", BLOCK,
-     "for module in (*self.convs, *self.mlps, *self.norms):",
+     "for module in (*self.convs, *self.mlps, *self.local_convs, *self.norms):",
      "for module in [m for m in self.modules()\n"
      "                       if m is not self and hasattr(m, 'reset_parameters')]:",
      "tests/nn/test_init.py::test_fresh_module_has_the_documented_init[net-plain]"),
+    # PLSTMBlock(local="gine") (ninth session): the GINE layer beside each pLSTM layer.
+    ("local GINE layer fed the unnormalised input", BLOCK,
+     "x = x + self.dropout(local(u, edge_index, edge_attr) if",
+     "x = x + self.dropout(local(x, edge_index, edge_attr) if",
+     "tests/nn/test_block_local.py::test_block_with_local_gine_matches_the_per_edge_oracle"
+     "[False-3]"),
+    ("local GINE layers of the P and D layer exchanged", BLOCK,
+     "local = self.local_convs[i]", "local = self.local_convs[1 - i]",
+     "tests/nn/test_block_local.py::test_block_with_local_gine_matches_the_per_edge_oracle"
+     "[False-3]"),
+    ("local GINE layers left out of PLSTMBlock.reset_parameters", BLOCK,
+     "for module in (*self.convs, *self.mlps, *self.local_convs, *self.norms):",
+     "for module in (*self.convs, *self.mlps, *self.norms):",
+     "tests/nn/test_init.py::test_reset_parameters_rewrites_every_parameter_to_the_documented_init"
+     "[block-local]"),
     ("compiled: per-graph norm skipped after CompiledConv", CONV,
      "return (self.gated_projection(y, x) if self.norm_type == \"rms\"\n"
      "                    else self.readout(y, x, graph))",

@@ -85,6 +85,12 @@
 # --dropout 0.5 (after moleculenet2 had the virtual node win both validation sets).
 # QUEUE=tu3: MUTAG, after QUEUE=tu tied the chosen arm on validation with 3 blocks: regularised
 # and smaller variants of --pool sum --head-norm batch (dropout 0.2 / 0.5, lr 5e-4, width 64).
+# QUEUE=molhiv-local (ninth session): a local GINE layer beside each pLSTM layer, GraphGPS-style
+# (--plstm-local gine), on the molhiv setting: pLSTM's test gap to GINE+VN is a transfer gap, and
+# a GNN layer sees each bond in both directions whatever the DAG's orientation. Seeds of SEEDS
+# (default 0 1 2) one after the other, each stopped after epoch 2 for the diagnostic; run as
+# two queues side by side (SEEDS="0 2 4", SEEDS="1 3"). QUEUE=moleculenet-local: the same layer
+# on the regression family's --virtual-node setting, ESOL and FreeSolv, 3 seeds.
 # The whole queue is one { ...; exit; } group: bash parses it completely before running any of
 # it, so editing this file while a queue runs cannot change the running queue (bash otherwise
 # reads a script as it goes and runs whatever text lies at its old byte offset after an edit).
@@ -149,6 +155,15 @@ case "${QUEUE:?set QUEUE}" in
     for s in ${SEEDS:-4 0 1 2 3}; do
       molhiv_seeds "runs/ogbg-molhiv-plstm-hn-graph-eps1e-2-gb${GB:?set GB}" "hn-graph-eps1e-2-gb$GB" "$s" 1 \
         --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --plstm-gate-bias "$GB"
+    done ;;
+  molhiv-local)
+    for s in ${SEEDS:-0 1 2}; do
+      molhiv_seeds runs/ogbg-molhiv-plstm-hn-graph-eps1e-2-gine hn-graph-eps1e-2-gine "$s" 1 \
+        --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --plstm-local gine
+    done ;;
+  moleculenet-local)
+    for ds in esol freesolv; do
+      $PG train --dataset $ds --model plstm --virtual-node --plstm-local gine --epochs 30 --batch-size 32 --seeds 3 --out runs/$ds-plstm-vn-gine $COMMON
     done ;;
   molhiv-l3) molhiv hn-eps1e-2-l3 --head-norm batch --plstm-norm-eps 1e-2 --layers 3 ;;
   moleculenet-gb)

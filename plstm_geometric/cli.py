@@ -70,6 +70,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plstm-gate-bias", type=float,
                    help="pLSTM: initial bias of the source, mark and direct gates (default: "
                         "PLSTMNet's, the reference's -5)")
+    p.add_argument("--plstm-local", choices=("none", "gine"),
+                   help="pLSTM: a local GINE layer beside each pLSTM layer, GraphGPS-style "
+                        "(default: PLSTMNet's, none)")
     p.add_argument("--out-gate", action=argparse.BooleanOptionalAction,
                    help="pLSTM: xLSTM-style output gate sigma(W_o x) (default: PLSTMNet's)")
     p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction,

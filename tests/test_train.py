@@ -55,15 +55,16 @@ def test_offline_default_writes_every_result_file(tmp_path):
 def test_moleculenet_plstm_and_evaluate(tmp_path, capsys):
     small_esol(tmp_path / "data")
     out = tmp_path / "run"
-    # pLSTM layer options (--plstm-norm graph, --plstm-norm-eps) reach the model and its
+    # pLSTM layer options (--plstm-norm graph, --plstm-norm-eps, ...) reach the model and its
     # checkpoint, so that evaluate rebuilds the same model and reproduces the test metric (for
     # the per-graph norm also with the evaluation's own batches).
     main(["train", "--dataset", "esol", "--model", "plstm", "--plstm-norm", "graph",
-          "--plstm-norm-eps", "0.01", "--plstm-gate-bias", "-2", "--root", str(tmp_path / "data"),
-          "--out", str(out)] + SMALL)
+          "--plstm-norm-eps", "0.01", "--plstm-gate-bias", "-2", "--plstm-local", "gine",
+          "--root", str(tmp_path / "data"), "--out", str(out)] + SMALL)
     best = json.loads((out / "summary.json").read_text())["runs"][0]
     kwargs = torch.load(out / "seed0" / "best.pt", weights_only=False)["model_kwargs"]
-    assert (kwargs["norm"], kwargs["norm_eps"], kwargs["gate_bias"]) == ("graph", 0.01, -2.0)
+    assert (kwargs["norm"], kwargs["norm_eps"], kwargs["gate_bias"], kwargs["local"]) == (
+        "graph", 0.01, -2.0, "gine")
     main(["evaluate", "--checkpoint", str(out / "seed0" / "best.pt"), "--root", str(tmp_path / "data")])
     printed = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"rmse {best['test_rmse']:.4f}" in printed

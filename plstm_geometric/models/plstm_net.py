@@ -33,8 +33,8 @@ class PLSTMNet(torch.nn.Module):
     layers get the documented init of :meth:`PLSTMConv.reset_parameters` (gate biases
     :data:`~plstm_geometric.nn.conv.GATE_BIAS`, transition biases
     :data:`~plstm_geometric.nn.conv.TRANSITION_BIAS`, zero gate weights) with their output
-    projections then zeroed, so every block starts as the identity plus its MLPs (see
-    :class:`PLSTMBlock`); the encoders and the head keep PyTorch's default init (Xavier-uniform
+    projections then zeroed, so every block starts as the identity plus its MLPs and local
+    layers (see :class:`PLSTMBlock`); the encoders and the head keep PyTorch's default init (Xavier-uniform
     embeddings for OGB features).
 
     Args:
@@ -79,6 +79,9 @@ class PLSTMNet(torch.nn.Module):
         pool (str, optional): Readout over a graph's nodes, ``"mean"`` or ``"sum"`` (as the
             TU GIN baselines pool; a sum keeps the graph's size and counts of substructures).
             (default: :obj:`"mean"`)
+        local (str, optional): ``"gine"`` puts a local GINE layer beside each pLSTM layer, on
+            the same input, GraphGPS-style (see :class:`PLSTMBlock`), or ``"none"``.
+            (default: :obj:`"none"`)
 
     Shapes:
         - **input:** a :class:`~torch_geometric.data.Batch` with ``x`` :math:`(N, F)`,
@@ -93,7 +96,7 @@ class PLSTMNet(torch.nn.Module):
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
                  init: str = "reference", head_norm: str = "none", pool: str = "mean",
                  norm_eps: float = NORM_EPS, virtual_node: bool = False,
-                 gate_bias: float = GATE_BIAS):
+                 gate_bias: float = GATE_BIAS, local: str = "none"):
         super().__init__()
         if head_norm not in ("none", "batch"):
             raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")
@@ -101,13 +104,15 @@ class PLSTMNet(torch.nn.Module):
             raise ValueError(f"unknown pool {pool!r}; valid: mean, sum")
         self.out_channels, self.hidden_channels = out_channels, hidden_channels
         self.num_blocks, self.heads, self.dropout = num_blocks, heads, dropout
+        self.local = local
         self.node_encoder = NodeEncoder(hidden_channels, in_channels, ogb_features)
         self.edge_encoder = EdgeEncoder(hidden_channels, edge_dim, ogb_features)
         self.degree_encoding = DegreeEncoding(hidden_channels)
         self.blocks = torch.nn.ModuleList(
             PLSTMBlock(hidden_channels, heads, edge_dim=hidden_channels, reverse=i % 2 == 1,
-                       mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, out_gate=out_gate,
-                       qk_norm=qk_norm, init=init, norm_eps=norm_eps, gate_bias=gate_bias)
+                       mlp_ratio=mlp_ratio, dropout=dropout, local=local, norm=norm,
+                       out_gate=out_gate, qk_norm=qk_norm, init=init, norm_eps=norm_eps,
+                       gate_bias=gate_bias)
             for i in range(num_blocks))
         self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
         self.head_norm, self.pool = head_norm, pool
@@ -157,4 +162,5 @@ class PLSTMNet(torch.nn.Module):
                 f"{self.hidden_channels}, num_blocks={self.num_blocks}, heads={self.heads}"
                 + (f", head_norm={self.head_norm!r}" if self.head_norm != "none" else "")
                 + (f", pool={self.pool!r}" if self.pool != "mean" else "")
-                + (", virtual_node=True" if self.vn is not None else "") + ")")
+                + (", virtual_node=True" if self.vn is not None else "")
+                + (f", local={self.local!r}" if self.local != "none" else "") + ")")

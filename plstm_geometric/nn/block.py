@@ -6,7 +6,11 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from torch_geometric.nn import GINConv, GINEConv
+
 from .conv import LineDAGLike, PLSTMConv
+
+LOCAL = ("none", "gine")
 
 
 class MLP(torch.nn.Sequential):
@@ -31,12 +35,28 @@ class PLSTMBlock(torch.nn.Module):
         x \leftarrow x + \mathrm{MLP}(\mathrm{RMSNorm}(x)),
 
     with a GELU MLP of ``mlp_ratio`` × width. Models alternate ``reverse`` between blocks.
+    With ``local="gine"`` each pLSTM layer gets a local message-passing layer beside it, on the
+    same normalised input, as GraphGPS pairs a global layer with a local MPNN
+    (`Rampášek et al., 2022 <https://arxiv.org/abs/2205.12454>`_):
+
+    .. math::
+        u = \mathrm{RMSNorm}(x), \qquad
+        x \leftarrow x + \mathrm{pLSTM}(u) + \mathrm{GINE}(u, \varepsilon), \qquad
+        \mathrm{GINE}(u, \varepsilon)_i = \mathrm{MLP}_2\Big((1 + \epsilon) u_i
+            + \sum_{j \to i} \mathrm{ReLU}(u_j + W \varepsilon_{ji} + b)\Big),
+
+    PyG's :class:`~torch_geometric.nn.conv.GINEConv` with a learnable :math:`\epsilon`
+    (initially 0) and a GELU MLP of twice the width; without edge features
+    :class:`~torch_geometric.nn.conv.GINConv`, :math:`\mathrm{MLP}_2((1 + \epsilon) u_i +
+    \sum_{j \to i} u_j)`. It aggregates over ``edge_index`` as given (both directions of each
+    bond in PyG's molecule graphs), whatever the DAG's orientation.
 
     Initialisation (:meth:`reset_parameters`, also applied at construction): each
     :class:`PLSTMConv` gets its documented init (:meth:`PLSTMConv.reset_parameters`), the MLPs
-    PyTorch's default ``Linear`` init, the RMSNorm scales one; then the output-projection
-    weights of both pLSTM layers are set to zero. Their biases are zero too, so each pLSTM branch
-    outputs exactly zero and the block starts as the identity plus its MLPs.
+    (also those of the local layers) PyTorch's default ``Linear`` init, the RMSNorm scales one;
+    then the output-projection weights of both pLSTM layers are set to zero. Their biases are
+    zero too, so each pLSTM branch outputs exactly zero and the block starts as the identity plus
+    its MLPs and local layers.
 
     Args:
         channels: node feature size (input = output).
@@ -45,6 +65,7 @@ class PLSTMBlock(torch.nn.Module):
         reverse: both layers run on the reverse DAG.
         mlp_ratio: hidden width of the MLPs relative to ``channels``.
         dropout: dropout inside the MLPs and on the residual branches.
+        local: ``"none"`` or ``"gine"``, a local GINE layer beside each pLSTM layer (above).
         **kwargs: passed to both :class:`PLSTMConv` layers (``p_norm``, ``form``, ...), except
             ``prune`` and ``grid_shape``, which only the D layer takes.
 
@@ -56,9 +77,12 @@ class PLSTMBlock(torch.nn.Module):
 
     def __init__(self, channels: int, heads: int = 4, edge_dim: Optional[int] = None,
                  reverse: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 **kwargs) -> None:
+                 local: str = "none", **kwargs) -> None:
         super().__init__()
+        if local not in LOCAL:
+            raise ValueError(f"unknown local {local!r}; valid: {', '.join(LOCAL)}")
         self.channels, self.heads, self.edge_dim, self.reverse = channels, heads, edge_dim, reverse
+        self.local = local
         # A pruning rule (and the grid shape it needs) defines the D-mode structure only: the
         # P layer always runs on the full line DAG (SPEC §3).
         p_kwargs = {k: v for k, v in kwargs.items() if k not in ("prune", "grid_shape")}
@@ -66,6 +90,10 @@ class PLSTMBlock(torch.nn.Module):
             PLSTMConv(channels, channels, heads, mode=mode, edge_dim=edge_dim, reverse=reverse,
                       **(p_kwargs if mode == "P" else kwargs)) for mode in ("P", "D"))
         self.mlps = torch.nn.ModuleList(MLP(channels, mlp_ratio, dropout) for _ in range(2))
+        self.local_convs = torch.nn.ModuleList(
+            (GINEConv(MLP(channels, 2.0, dropout), train_eps=True, edge_dim=edge_dim)
+             if edge_dim is not None else GINConv(MLP(channels, 2.0, dropout), train_eps=True))
+            for _ in range(2 if local == "gine" else 0))
         self.norms = torch.nn.ModuleList(torch.nn.RMSNorm(channels, eps=1e-5) for _ in range(4))
         self.dropout = torch.nn.Dropout(dropout)
         self._zero_branch_outputs()  # the submodules initialised themselves
@@ -74,7 +102,7 @@ class PLSTMBlock(torch.nn.Module):
         # Each direct submodule resets itself once; walking self.modules() instead would reset
         # a PLSTMConv's Linear children again with PyTorch's default init, after the conv had
         # set its documented gate biases and projection scales.
-        for module in (*self.convs, *self.mlps, *self.norms):
+        for module in (*self.convs, *self.mlps, *self.local_convs, *self.norms):
             module.reset_parameters()
         self._zero_branch_outputs()
 
@@ -91,12 +119,17 @@ class PLSTMBlock(torch.nn.Module):
                 batch: Optional[Tensor] = None, line_dag: Optional[LineDAGLike] = None,
                 node_order: Optional[Tensor] = None) -> Tensor:
         for i, (conv, mlp) in enumerate(zip(self.convs, self.mlps)):
-            x = x + self.dropout(conv(self.norms[2 * i](x), edge_index, edge_attr, batch,
-                                      line_dag, node_order))
+            u = self.norms[2 * i](x)
+            x = x + self.dropout(conv(u, edge_index, edge_attr, batch, line_dag, node_order))
+            if self.local_convs:
+                local = self.local_convs[i]
+                x = x + self.dropout(local(u, edge_index, edge_attr) if self.edge_dim is not None
+                                     else local(u, edge_index))
             x = x + self.dropout(mlp(self.norms[2 * i + 1](x)))
         return x
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, heads={self.heads}"
                 + (", reverse=True" if self.reverse else "")
-                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "") + ")")
+                + (f", edge_dim={self.edge_dim}" if self.edge_dim else "")
+                + (f", local={self.local!r}" if self.local != "none" else "") + ")")

@@ -70,9 +70,10 @@ def assert_projection_init(weight: torch.Tensor) -> None:
     assert abs(excess_kurtosis) < 0.5, excess_kurtosis
 
 
-def assert_default_linear(lin: torch.nn.Linear) -> None:
-    """PyTorch's default: weight and bias uniform in ±1/√fan_in (kaiming-uniform, a = √5)."""
-    bound = 1.0 / math.sqrt(lin.in_features)
+def assert_default_linear(lin: torch.nn.Module) -> None:
+    """PyTorch's default: weight and bias uniform in ±1/√fan_in (kaiming-uniform, a = √5); also
+    PyG's ``Linear`` (``in_channels``), whose default init is the same."""
+    bound = 1.0 / math.sqrt(getattr(lin, "in_features", None) or lin.in_channels)
     w = lin.weight.detach()
     assert float(w.abs().max()) <= bound and float(w.std()) > 0.3 * bound  # uniform: 0.58
     if lin.bias is not None:
@@ -135,6 +136,15 @@ def assert_block_init(block: PLSTMBlock, gate_bias: float = GATE_BIAS) -> None:
     for mlp in block.mlps:
         assert_default_linear(mlp[0])
         assert_default_linear(mlp[3])
+    # local="gine": one GINE layer beside each pLSTM layer, epsilon 0, default-init MLP and
+    # edge projection.
+    assert len(block.local_convs) == (2 if block.local == "gine" else 0)
+    for local in block.local_convs:
+        assert float(local.eps) == 0.0 and local.eps.requires_grad
+        assert_default_linear(local.nn[0])
+        assert_default_linear(local.nn[3])
+        if block.edge_dim is not None:
+            assert_default_linear(local.lin)
     assert all(bool((norm.weight == 1).all()) for norm in block.norms)
     # Each pLSTM branch outputs exactly zero: the block starts as the identity plus its MLPs.
     data = small_batch(block.channels, block.edge_dim)
@@ -193,6 +203,10 @@ CASES: dict[str, tuple[Callable[[], torch.nn.Module], Callable[[torch.nn.Module]
     "conv-D-edges": (lambda: PLSTMConv(64, 64, heads=4, mode="D", edge_dim=8), assert_conv_init),
     "block": (lambda: PLSTMBlock(64, heads=4), assert_block_init),
     "block-edges": (lambda: PLSTMBlock(64, heads=4, edge_dim=8, reverse=True), assert_block_init),
+    "block-local": (lambda: PLSTMBlock(64, heads=4, edge_dim=8, local="gine"), assert_block_init),
+    "block-local-no-edges": (lambda: PLSTMBlock(64, heads=4, local="gine"), assert_block_init),
+    "net-local": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=2, in_channels=5,
+                                   edge_dim=3, local="gine"), assert_net_init),
     "net-plain": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=2, in_channels=5),
                   assert_net_init),
     "net-edges": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=1, in_channels=5, edge_dim=3),
