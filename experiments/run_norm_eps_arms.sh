@@ -90,7 +90,8 @@
 # a GNN layer sees each bond in both directions whatever the DAG's orientation. Seeds of SEEDS
 # (default 0 1 2) one after the other, each stopped after epoch 2 for the diagnostic; run as
 # two queues side by side (SEEDS="0 2 4", SEEDS="1 3"). QUEUE=moleculenet-local: the same layer
-# on the regression family's --virtual-node setting, ESOL and FreeSolv, 3 seeds.
+# on the regression family's --virtual-node setting, ESOL and FreeSolv, 3 seeds; QUEUE=tu-local
+# on the TU sets' chosen arms (as tu-gb).
 # The whole queue is one { ...; exit; } group: bash parses it completely before running any of
 # it, so editing this file while a queue runs cannot change the running queue (bash otherwise
 # reads a script as it goes and runs whatever text lies at its old byte offset after an edit).
@@ -203,6 +204,9 @@ case "${QUEUE:?set QUEUE}" in
   tu-gb)
     $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --plstm-gate-bias "${GB:?set GB}" --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05-eps1e-2-gb$GB $COMMON
     $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --plstm-gate-bias "$GB" --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2-gb$GB $COMMON ;;
+  tu-local)
+    $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --plstm-local gine --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05-eps1e-2-gine $COMMON
+    $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --plstm-local gine --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2-gine $COMMON ;;
   moleculenet3)
     for ds in esol freesolv; do
       $PG train --dataset $ds --model plstm --virtual-node --dropout 0.1 --epochs 30 --batch-size 32 --seeds 3 --out runs/$ds-plstm-vn-d01 $COMMON
