@@ -34,8 +34,8 @@ class PLSTMNet(torch.nn.Module):
     :data:`~plstm_geometric.nn.conv.GATE_BIAS`, transition biases
     :data:`~plstm_geometric.nn.conv.TRANSITION_BIAS`, zero gate weights) with their output
     projections then zeroed, so every block starts as the identity plus its MLPs and local
-    layers (see :class:`PLSTMBlock`); the encoders and the head keep PyTorch's default init (Xavier-uniform
-    embeddings for OGB features).
+    layers (see :class:`PLSTMBlock`); the encoders and the head keep PyTorch's default init
+    (Xavier-uniform embeddings for OGB features).
 
     Args:
         out_channels (int): Outputs per graph.

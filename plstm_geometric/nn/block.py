@@ -5,7 +5,6 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-
 from torch_geometric.nn import GINConv, GINEConv
 
 from .conv import LineDAGLike, PLSTMConv
@@ -41,15 +40,16 @@ class PLSTMBlock(torch.nn.Module):
 
     .. math::
         u = \mathrm{RMSNorm}(x), \qquad
-        x \leftarrow x + \mathrm{pLSTM}(u) + \mathrm{GINE}(u, \varepsilon), \qquad
-        \mathrm{GINE}(u, \varepsilon)_i = \mathrm{MLP}_2\Big((1 + \epsilon) u_i
-            + \sum_{j \to i} \mathrm{ReLU}(u_j + W \varepsilon_{ji} + b)\Big),
+        x \leftarrow x + \mathrm{pLSTM}(u) + \mathrm{GINE}(u, e), \qquad
+        \mathrm{GINE}(u, e)_i = \mathrm{MLP}_2\Big((1 + \epsilon) u_i
+            + \sum_{j \to i} \mathrm{ReLU}(u_j + W e_{ji} + b)\Big),
 
-    PyG's :class:`~torch_geometric.nn.conv.GINEConv` with a learnable :math:`\epsilon`
-    (initially 0) and a GELU MLP of twice the width; without edge features
-    :class:`~torch_geometric.nn.conv.GINConv`, :math:`\mathrm{MLP}_2((1 + \epsilon) u_i +
-    \sum_{j \to i} u_j)`. It aggregates over ``edge_index`` as given (both directions of each
-    bond in PyG's molecule graphs), whatever the DAG's orientation.
+    with edge features :math:`e`, PyG's :class:`~torch_geometric.nn.conv.GINEConv` with a
+    learnable :math:`\epsilon` (initially 0) and a GELU MLP of twice the width; without edge
+    features :class:`~torch_geometric.nn.conv.GINConv`,
+    :math:`\mathrm{MLP}_2((1 + \epsilon) u_i + \sum_{j \to i} u_j)`. It aggregates over
+    ``edge_index`` as given (both directions of each bond in PyG's molecule graphs), whatever the
+    DAG's orientation.
 
     Initialisation (:meth:`reset_parameters`, also applied at construction): each
     :class:`PLSTMConv` gets its documented init (:meth:`PLSTMConv.reset_parameters`), the MLPs
