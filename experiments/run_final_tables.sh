@@ -26,7 +26,7 @@ case "${QUEUE:?set QUEUE}" in
     wait
     $PG train $args --seeds 2 --first-seed 3 $COMMON ;;
   molhiv-gine-rerun)
-    # Seeds 0-1 of the GINE+VN row again (eighth session): the row's per-seed results were never
+    # Seeds SEEDS (default 0 1; ninth session also 2) of the GINE+VN row again: its per-seed results were never
     # committed; its per-epoch losses were, so a rerun that matches them recovers the seeds.
     args="--dataset ogbg-molhiv --model gine --virtual-node --epochs 10 --batch-size 64 --lr 1e-3 --out runs/ogbg-molhiv-gine-vn"
     for s in ${SEEDS:-0 1}; do
