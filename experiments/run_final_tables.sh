@@ -26,8 +26,9 @@ case "${QUEUE:?set QUEUE}" in
     wait
     $PG train $args --seeds 2 --first-seed 3 $COMMON ;;
   molhiv-gine-rerun)
-    # Seeds SEEDS (default 0 1; ninth session also 2) of the GINE+VN row again: its per-seed results were never
-    # committed; its per-epoch losses were, so a rerun that matches them recovers the seeds.
+    # Seeds SEEDS (default 0 1; the ninth session also ran 2) of the GINE+VN row again: its
+    # per-seed results were never committed; its per-epoch losses were, so a rerun that matches
+    # them recovers the seeds.
     args="--dataset ogbg-molhiv --model gine --virtual-node --epochs 10 --batch-size 64 --lr 1e-3 --out runs/ogbg-molhiv-gine-vn"
     for s in ${SEEDS:-0 1}; do
       $PG train $args --seeds 1 --first-seed $s $COMMON &

@@ -26,6 +26,14 @@ class MLP(torch.nn.Sequential):
         self[3].reset_parameters()
 
 
+def local_conv(channels: int, edge_dim: Optional[int], dropout: float) -> torch.nn.Module:
+    """The local layer of ``PLSTMBlock(local="gine")``: GINE with a learnable epsilon and a GELU
+    MLP of twice the width, or GIN without edge features."""
+    mlp = MLP(channels, 2.0, dropout)
+    return (GINEConv(mlp, train_eps=True, edge_dim=edge_dim) if edge_dim is not None
+            else GINConv(mlp, train_eps=True))
+
+
 class PLSTMBlock(torch.nn.Module):
     r"""One pLSTM block (SPEC §4): for the P layer and then the D layer,
 
@@ -91,9 +99,7 @@ class PLSTMBlock(torch.nn.Module):
                       **(p_kwargs if mode == "P" else kwargs)) for mode in ("P", "D"))
         self.mlps = torch.nn.ModuleList(MLP(channels, mlp_ratio, dropout) for _ in range(2))
         self.local_convs = torch.nn.ModuleList(
-            (GINEConv(MLP(channels, 2.0, dropout), train_eps=True, edge_dim=edge_dim)
-             if edge_dim is not None else GINConv(MLP(channels, 2.0, dropout), train_eps=True))
-            for _ in range(2 if local == "gine" else 0))
+            local_conv(channels, edge_dim, dropout) for _ in range(2 if local == "gine" else 0))
         self.norms = torch.nn.ModuleList(torch.nn.RMSNorm(channels, eps=1e-5) for _ in range(4))
         self.dropout = torch.nn.Dropout(dropout)
         self._zero_branch_outputs()  # the submodules initialised themselves

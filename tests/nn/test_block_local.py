@@ -35,6 +35,9 @@ def block_oracle(block, x, edge_index, edge_attr, batch):
 
 
 def graphs(edge_dim, seed=0):
+    # Random directed edges (parallel ones included), not helpers.random_graph's symmetric ones:
+    # the oracle sums over j → i, and only a directed graph shows a conv that reads the edges the
+    # other way round.
     gen = torch.Generator().manual_seed(seed)
     data = []
     for n in (5, 1, 6):  # an isolated node has no incoming messages: (1 + ε) u_i only
