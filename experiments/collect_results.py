@@ -136,6 +136,8 @@ def main(folders):
                  + (f", norm eps {config['plstm_norm_eps']:g}" if config.get("plstm_norm_eps") else "")
                  + (f", gate bias {config['plstm_gate_bias']:g}"
                     if config.get("plstm_gate_bias") is not None else "")
+                 + (f", transition bias {config['plstm_transition_bias']:g}"
+                    if config.get("plstm_transition_bias") is not None else "")
                  + (f", init {config['plstm_init']}" if config.get("plstm_init") else "")
                  + (", qk norm" if config.get("qk_norm") else ", no qk norm"
                     if config.get("qk_norm") is False else "")

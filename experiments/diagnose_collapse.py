@@ -32,7 +32,7 @@ from plstm_geometric.train.loop import (Objective, TrainConfig, config_model_kwa
 COLLAPSE_THRESHOLD = 0.1
 #: The run settings printed with the statistics (config.json keys; None where not given).
 SETTINGS = ("plstm_norm", "out_gate", "qk_norm", "plstm_init", "head_norm", "plstm_norm_eps",
-            "plstm_gate_bias", "plstm_local", "virtual_node")
+            "plstm_gate_bias", "plstm_transition_bias", "plstm_local", "virtual_node")
 
 
 def averaged(model, batches) -> List[Dict[str, float]]:

@@ -70,6 +70,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plstm-gate-bias", type=float,
                    help="pLSTM: initial bias of the source, mark and direct gates (default: "
                         "PLSTMNet's, the reference's -5)")
+    p.add_argument("--plstm-transition-bias", type=float,
+                   help="pLSTM: initial bias of the transition gates, P and D layers alike; 0 "
+                        "starts each layer as one hop of message passing (default: PLSTMNet's, "
+                        "the reference's 3 for P and 2 for D)")
     p.add_argument("--plstm-local", choices=("none", "gine"),
                    help="pLSTM: a local GINE layer beside each pLSTM layer, GraphGPS-style "
                         "(default: PLSTMNet's, none)")

@@ -66,6 +66,10 @@ class PLSTMNet(torch.nn.Module):
             see :class:`PLSTMConv`. (default: :obj:`1e-5`, the paper's)
         gate_bias (float, optional): initial bias of each pLSTM layer's source, mark and direct
             gates; see :class:`PLSTMConv`. (default: :obj:`-5.0`, the reference's)
+        transition_bias (float, optional): initial bias of every pLSTM layer's transition gate,
+            P and D layers alike; :obj:`0.0` starts each layer as one hop of gated message
+            passing (see :class:`PLSTMConv`). (default: :obj:`None`, the reference's
+            :data:`~plstm_geometric.nn.conv.TRANSITION_BIAS` [mode])
         virtual_node (bool, optional): OGB's virtual node (:class:`VirtualNode`, as in
             GIN-virtual): a per-graph vector added to every node before each block and updated
             after each block but the last from the sum of the block's input.
@@ -96,7 +100,8 @@ class PLSTMNet(torch.nn.Module):
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = True,
                  init: str = "reference", head_norm: str = "none", pool: str = "mean",
                  norm_eps: float = NORM_EPS, virtual_node: bool = False,
-                 gate_bias: float = GATE_BIAS, local: str = "none"):
+                 gate_bias: float = GATE_BIAS, transition_bias: Optional[float] = None,
+                 local: str = "none"):
         super().__init__()
         if head_norm not in ("none", "batch"):
             raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")
@@ -112,7 +117,7 @@ class PLSTMNet(torch.nn.Module):
             PLSTMBlock(hidden_channels, heads, edge_dim=hidden_channels, reverse=i % 2 == 1,
                        mlp_ratio=mlp_ratio, dropout=dropout, local=local, norm=norm,
                        out_gate=out_gate, qk_norm=qk_norm, init=init, norm_eps=norm_eps,
-                       gate_bias=gate_bias)
+                       gate_bias=gate_bias, transition_bias=transition_bias)
             for i in range(num_blocks))
         self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
         self.head_norm, self.pool = head_norm, pool

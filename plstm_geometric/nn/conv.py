@@ -125,6 +125,11 @@ class PLSTMConv(torch.nn.Module):
             (default :data:`GATE_BIAS`, the reference's): a less negative one starts the gates
             more open, so the kernel output and the gradients that reach the gates are larger
             from the first step.
+        transition_bias: initial bias of the transition gate under ``init="reference"``
+            (default ``None``: :data:`TRANSITION_BIAS` [mode], long memory). A smaller one starts
+            with shorter memory; at 0 every τ starts at 0, so no state passes from edge to edge
+            and the layer starts as one hop of gated message passing (each node marks the states
+            its in-edges' sources wrote) that learns how far to carry.
         grid_shape: ``(MX, MY)`` of the grid graphs for ``prune="chirality"``.
 
     The structure options (``mode``, ``reverse``, ``prune``, ``directed``, ``drop_self_loops``,
@@ -148,7 +153,8 @@ class PLSTMConv(torch.nn.Module):
                  form: str = "auto", grid_shape: Optional[tuple[int, int]] = None,
                  norm: str = "rms", out_gate: bool = False, qk_norm: bool = False,
                  init: str = "reference", norm_eps: float = NORM_EPS,
-                 gate_bias: float = GATE_BIAS) -> None:
+                 gate_bias: float = GATE_BIAS,
+                 transition_bias: Optional[float] = None) -> None:
         super().__init__()
         self.spec = LineDAGSpec(mode, reverse, prune, directed, drop_self_loops, grid_shape)
         if p_norm not in ("out", "in"):
@@ -161,6 +167,8 @@ class PLSTMConv(torch.nn.Module):
             raise ValueError(f"norm_eps must be positive, got {norm_eps!r}")
         if not math.isfinite(gate_bias):
             raise ValueError(f"gate_bias must be finite, got {gate_bias!r}")
+        if transition_bias is not None and not math.isfinite(transition_bias):
+            raise ValueError(f"transition_bias must be finite, got {transition_bias!r}")
         self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
         self.edge_dim, self.p_norm = edge_dim, p_norm
         self.key_dim = key_dim or max(1, out_channels // heads)
@@ -168,6 +176,8 @@ class PLSTMConv(torch.nn.Module):
         self.scale_qk, self.form = scale_qk, form
         self.norm_type, self.qk_norm, self.init = norm, qk_norm, init
         self.gate_bias = float(gate_bias)
+        self.transition_bias = (TRANSITION_BIAS[self.spec.mode] if transition_bias is None
+                                else float(transition_bias))
         h, k, v = heads, self.key_dim, self.value_dim
         self.qkv = Linear(in_channels, h * (2 * k + v), bias=False)
         # Node parts of the source, mark, direct and transition gates (one matmul).
@@ -193,9 +203,9 @@ class PLSTMConv(torch.nn.Module):
         """Reference initialisation (SPEC §4): ``qkv`` (no bias) and ``out`` weights
         ~ N(0, 1/(2.5·fan_in)), ``out`` bias 0; all gate weights (node and edge parts) 0, the
         source, mark and direct biases ``gate_bias`` (default :data:`GATE_BIAS`), the transition
-        bias :data:`TRANSITION_BIAS` [mode]; RMSNorm scale 1; the output gate (if any) weights
-        and bias 0 (σ = 1/2). So at init every S, M, D gate is σ(gate_bias) and every τ is
-        TRANSITION_BIAS[mode], whatever the input. ``init="torch"``: every ``Linear`` keeps
+        bias ``transition_bias`` (default :data:`TRANSITION_BIAS` [mode]); RMSNorm scale 1; the
+        output gate (if any) weights and bias 0 (σ = 1/2). So at init every S, M, D gate is σ(gate_bias) and every τ is
+        ``transition_bias``, whatever the input. ``init="torch"``: every ``Linear`` keeps
         PyTorch's default init instead."""
         if self.init == "torch":
             for lin in (self.qkv, self.node_gates, self.edge_gates, self.out_gate, self.out):
@@ -210,7 +220,7 @@ class PLSTMConv(torch.nn.Module):
         torch.nn.init.zeros_(self.node_gates.weight)
         bias = self.node_gates.bias.data.view(4, self.heads)
         bias[:3].fill_(self.gate_bias)
-        bias[3].fill_(TRANSITION_BIAS[self.mode])
+        bias[3].fill_(self.transition_bias)
         if self.edge_gates is not None:
             torch.nn.init.zeros_(self.edge_gates.weight)
         if self.out_gate is not None:
@@ -396,4 +406,6 @@ class PLSTMConv(torch.nn.Module):
                 + (", out_gate=True" if self.out_gate is not None else "")
                 + (", qk_norm=True" if self.qk_norm else "")
                 + (f", init={self.init}" if self.init != "reference" else "")
-                + (f", gate_bias={self.gate_bias:g}" if self.gate_bias != GATE_BIAS else "") + ")")
+                + (f", gate_bias={self.gate_bias:g}" if self.gate_bias != GATE_BIAS else "")
+                + (f", transition_bias={self.transition_bias:g}"
+                   if self.transition_bias != TRANSITION_BIAS[self.mode] else "") + ")")

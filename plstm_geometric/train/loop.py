@@ -33,7 +33,7 @@ _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "
              "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
              "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
              "qk_norm", "plstm_init", "head_norm", "prior_bias", "plstm_norm_eps", "random_order",
-             "plstm_gate_bias", "plstm_local")
+             "plstm_gate_bias", "plstm_local", "plstm_transition_bias")
 
 
 @dataclass
@@ -76,6 +76,7 @@ class TrainConfig:
     plstm_norm: Optional[str] = None
     plstm_norm_eps: Optional[float] = None
     plstm_gate_bias: Optional[float] = None
+    plstm_transition_bias: Optional[float] = None
     plstm_local: Optional[str] = None
     out_gate: Optional[bool] = None
     qk_norm: Optional[bool] = None
@@ -333,7 +334,8 @@ def config_model_kwargs(cfg: TrainConfig, task: GraphTask) -> dict:
                         cfg.dropout, cfg.virtual_node, cfg.pool, norm=cfg.plstm_norm,
                         out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init,
                         head_norm=cfg.head_norm, norm_eps=cfg.plstm_norm_eps,
-                        gate_bias=cfg.plstm_gate_bias, local=cfg.plstm_local)
+                        gate_bias=cfg.plstm_gate_bias,
+                        transition_bias=cfg.plstm_transition_bias, local=cfg.plstm_local)
 
 
 def _run_name(seed: int, fold: int, num_folds: int) -> str:

@@ -18,7 +18,7 @@ The constants are read from the modules that define them (``nn/conv.py``, ``nn/g
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 import torch
@@ -91,9 +91,10 @@ def small_batch(in_channels: int, edge_dim: int | None, seed: int = 0) -> Data:
     return Batch.from_data_list(graphs)
 
 
-def assert_conv_init(conv: PLSTMConv, zero_out: bool = False,
-                     gate_bias: float = GATE_BIAS) -> None:
+def assert_conv_init(conv: PLSTMConv, zero_out: bool = False, gate_bias: float = GATE_BIAS,
+                     transition_bias: Optional[float] = None) -> None:
     h = conv.heads
+    tau = TRANSITION_BIAS[conv.mode] if transition_bias is None else transition_bias
     assert conv.qkv.bias is None
     assert_projection_init(conv.qkv.weight)
     if zero_out:  # inside a PLSTMBlock
@@ -105,7 +106,7 @@ def assert_conv_init(conv: PLSTMConv, zero_out: bool = False,
     bias = dict(zip(NODE_GATES, conv.node_gates.bias.detach().view(len(NODE_GATES), h)))
     for name in ("source", "mark", "direct"):
         assert bool((bias[name] == gate_bias).all()), (name, bias[name])
-    assert bool((bias["transition"] == TRANSITION_BIAS[conv.mode]).all())
+    assert bool((bias["transition"] == tau).all())
     if conv.edge_gates is not None:
         assert bool((conv.edge_gates.weight == 0).all())
     assert bool((conv.norm.weight == 1).all())
@@ -120,7 +121,6 @@ def assert_conv_init(conv: PLSTMConv, zero_out: bool = False,
     gate = torch.sigmoid(torch.tensor(gate_bias))
     for g in (source, mark, direct):
         torch.testing.assert_close(g, torch.full_like(g, gate))
-    tau = TRANSITION_BIAS[conv.mode]
     if conv.mode == "D":
         expected = torch.full_like(transition, math.tanh(tau))
     else:  # "out": each of the d successors of e' receives τ / (α + d·τ); "in": by predecessors
@@ -130,9 +130,10 @@ def assert_conv_init(conv: PLSTMConv, zero_out: bool = False,
     torch.testing.assert_close(transition, expected)
 
 
-def assert_block_init(block: PLSTMBlock, gate_bias: float = GATE_BIAS) -> None:
+def assert_block_init(block: PLSTMBlock, gate_bias: float = GATE_BIAS,
+                      transition_bias: Optional[float] = None) -> None:
     for conv in block.convs:
-        assert_conv_init(conv, zero_out=True, gate_bias=gate_bias)
+        assert_conv_init(conv, zero_out=True, gate_bias=gate_bias, transition_bias=transition_bias)
     for mlp in block.mlps:
         assert_default_linear(mlp[0])
         assert_default_linear(mlp[3])
@@ -154,9 +155,10 @@ def assert_block_init(block: PLSTMBlock, gate_bias: float = GATE_BIAS) -> None:
         assert bool((out == 0).all())
 
 
-def assert_net_init(net: PLSTMNet, gate_bias: float = GATE_BIAS) -> None:
+def assert_net_init(net: PLSTMNet, gate_bias: float = GATE_BIAS,
+                    transition_bias: Optional[float] = None) -> None:
     for block in net.blocks:
-        assert_block_init(block, gate_bias)
+        assert_block_init(block, gate_bias, transition_bias)
     assert bool((net.norm.weight == 1).all())
     assert_default_linear(net.head[0])
     assert_default_linear(net.head[3])
@@ -219,6 +221,14 @@ CASES: dict[str, tuple[Callable[[], torch.nn.Module], Callable[[torch.nn.Module]
     "net-gate-bias": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=2, in_channels=5,
                                        edge_dim=3, gate_bias=-2.0),
                       lambda m: assert_net_init(m, gate_bias=-2.0)),
+    # transition_bias: τ = 0 (no state passes from edge to edge; P: 0 / (α + 0)) or one value
+    # for the P and the D layers alike.
+    "conv-P-transition-bias": (lambda: PLSTMConv(64, 64, heads=4, mode="P", edge_dim=8,
+                                                 transition_bias=0.0),
+                               lambda m: assert_conv_init(m, transition_bias=0.0)),
+    "net-transition-bias": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=2, in_channels=5,
+                                             edge_dim=3, transition_bias=1.0),
+                            lambda m: assert_net_init(m, transition_bias=1.0)),
     "plstm2d-P": (lambda: PLSTM2D(64, heads=4, mode="P"), assert_grid_layer_init),
     "plstm2d-D": (lambda: PLSTM2D(64, heads=4, mode="D", orientations=2),
                   assert_grid_layer_init),

@@ -94,6 +94,11 @@ def test_options_repr_validation_and_net_pass_through():
     with pytest.raises(ValueError, match="gate_bias must be finite, got nan"):
         PLSTMConv(8, 8, gate_bias=float("nan"))
     assert str(PLSTMConv(8, 8, heads=2, gate_bias=-2)) == "PLSTMConv(8, 8, heads=2, mode=P, gate_bias=-2)"
+    with pytest.raises(ValueError, match="transition_bias must be finite, got inf"):
+        PLSTMConv(8, 8, transition_bias=float("inf"))
+    assert str(PLSTMConv(8, 8, heads=2, mode="D", transition_bias=0)) \
+        == "PLSTMConv(8, 8, heads=2, mode=D, transition_bias=0)"
+    assert str(PLSTMConv(8, 8, heads=2, mode="D", transition_bias=2)) == "PLSTMConv(8, 8, heads=2, mode=D)"
     with pytest.raises(ValueError, match="PLSTM1D supports norm='rms' or 'none'"):
         PLSTM1D(8, 8, norm="graph")
     net = PLSTMNet(1, hidden_channels=16, num_blocks=2, in_channels=5, norm="none",
