@@ -101,7 +101,9 @@
 # from long-range path features that new scaffolds do not share. Seeds SEEDS (default 0 1 2 3
 # 4) one after the other, each stopped after epoch 2 for the diagnostic; two queues (TB=0,
 # TB=1) side by side. QUEUE=moleculenet-tb / tu-tb: the same TB on the other families' chosen
-# settings (as moleculenet-gb / tu-gb).
+# settings (as moleculenet-gb / tu-gb). QUEUE=tu-tb-seeds: MUTAG's TB arm with training seeds
+# 0-2 on the same 10 folds (as tu-seeds; seed 0's folds were copied from tu-tb's folder, whose
+# command differs only in --seeds, so --resume runs seeds 1-2).
 # The whole queue is one { ...; exit; } group: bash parses it completely before running any of
 # it, so editing this file while a queue runs cannot change the running queue (bash otherwise
 # reads a script as it goes and runs whatever text lies at its old byte offset after an edit).
@@ -226,6 +228,8 @@ case "${QUEUE:?set QUEUE}" in
   tu-tb)
     $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --plstm-transition-bias "${TB:?set TB}" --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05-eps1e-2-tb$TB $COMMON
     $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --plstm-transition-bias "$TB" --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2-tb$TB $COMMON ;;
+  tu-tb-seeds)
+    $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --plstm-transition-bias "${TB:?set TB}" --epochs 100 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2-tb$TB-s3 $COMMON ;;
   tu-local)
     $PG train --dataset PTC_FM --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --plstm-local gine --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05-eps1e-2-gine $COMMON
     $PG train --dataset MUTAG --model plstm --pool sum --head-norm batch --plstm-norm-eps 1e-2 --plstm-local gine --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-sum-hn-eps1e-2-gine $COMMON ;;
