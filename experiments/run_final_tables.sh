@@ -17,6 +17,7 @@ export OMP_NUM_THREADS=1
 PG="${PG:-plstm-geometric}"
 PY="${PY:-python}"
 COMMON="--root data --no-download --no-progress --resume"
+PTC100="--dataset PTC_FM --epochs 100 --batch-size 64 --lr 1e-3"  # the ptc-e100-* queues
 case "${QUEUE:?set QUEUE}" in
   molhiv-gine)
     $PG train --dataset ogbg-molhiv --model gine --virtual-node --epochs 10 --batch-size 64 --lr 1e-3 --seeds 3 --out runs/ogbg-molhiv-gine-vn $COMMON ;;
@@ -58,36 +59,33 @@ case "${QUEUE:?set QUEUE}" in
     # TU tuning arm (validation decides): dropout 0.5, as the TU GIN baselines use.
     $PG train --dataset MUTAG --model plstm --dropout 0.5 --epochs 100 --batch-size 64 --lr 1e-3 --out runs/MUTAG-plstm-e100-d05 $COMMON
     $PG train --dataset PTC_FM --model plstm --dropout 0.5 --epochs 30 --batch-size 64 --lr 1e-3 --out runs/PTC_FM-plstm-d05 $COMMON ;;
-  ptc-e100-base | ptc-e100-plstm)
-    # PTC_FM at the paper's 100 epochs (issue 11 point 6; its rows had run at 30): two queues
-    # side by side, the baselines and pLSTM with its defaults, and the pLSTM arms chosen at 30 epochs
-    # (the dropout and norm-eps ones), so that validation picks again at this budget.
-    tu="--dataset PTC_FM --epochs 100 --batch-size 64 --lr 1e-3"
-    if [ "$QUEUE" = ptc-e100-base ]; then
-      for model in gin gine; do $PG train $tu --model $model --out runs/PTC_FM-$model-e100 $COMMON; done
-      $PG train $tu --model plstm --out runs/PTC_FM-plstm-e100 $COMMON
-    else
-      $PG train $tu --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --out runs/PTC_FM-plstm-e100-d05-eps1e-2 $COMMON
-      $PG train $tu --model plstm --dropout 0.5 --out runs/PTC_FM-plstm-e100-d05 $COMMON
-    fi ;;
+  ptc-e100-base)
+    # PTC_FM at the paper's 100 epochs (issue 11 point 6; its rows had run at 30), beside
+    # ptc-e100-plstm: the baselines and pLSTM with its defaults.
+    for model in gin gine; do $PG train $PTC100 --model $model --out runs/PTC_FM-$model-e100 $COMMON; done
+    $PG train $PTC100 --model plstm --out runs/PTC_FM-plstm-e100 $COMMON ;;
+  ptc-e100-plstm)
+    # The pLSTM arms that led at 30 epochs (dropout, norm eps), so that validation picks again
+    # at this budget.
+    $PG train $PTC100 --model plstm --dropout 0.5 --plstm-norm-eps 1e-2 --out runs/PTC_FM-plstm-e100-d05-eps1e-2 $COMMON
+    $PG train $PTC100 --model plstm --dropout 0.5 --out runs/PTC_FM-plstm-e100-d05 $COMMON ;;
   ptc-e100-arms)
     # After the two queues above: at 100 epochs the chosen arm's first layer opens its gates
     # (fold 0's best epoch 42: source / mark means 0.06 / 0.15, at 30 epochs 0.002-0.005) and
     # the other three stay near init, so the two init arms that start the gates open or the
     # memory short (collapse study §10, §12) are run again at this budget.
-    tu="--dataset PTC_FM --epochs 100 --batch-size 64 --lr 1e-3 --model plstm --dropout 0.5 --plstm-norm-eps 1e-2"
-    $PG train $tu --plstm-gate-bias -3 --out runs/PTC_FM-plstm-e100-d05-eps1e-2-gb-3 $COMMON
-    $PG train $tu --plstm-transition-bias 0 --out runs/PTC_FM-plstm-e100-d05-eps1e-2-tb0 $COMMON ;;
+    arm="$PTC100 --model plstm --dropout 0.5 --plstm-norm-eps 1e-2"
+    $PG train $arm --plstm-gate-bias -3 --out runs/PTC_FM-plstm-e100-d05-eps1e-2-gb-3 $COMMON
+    $PG train $arm --plstm-transition-bias 0 --out runs/PTC_FM-plstm-e100-d05-eps1e-2-tb0 $COMMON ;;
   ptc-e100-seeds)
     # The 100-epoch PTC_FM comparison with training seeds 0-2 on the same 10 folds (as tu-seeds
-    # of run_norm_eps_arms.sh did for MUTAG): the baselines, then pLSTM's arm chosen on
-    # validation above, given as ARM="NAME FLAGS..." (NAME: its folder suffix).
-    tu="--dataset PTC_FM --epochs 100 --batch-size 64 --lr 1e-3 --seeds 3"
+    # of run_norm_eps_arms.sh did for MUTAG): without ARM the baselines; with ARM="NAME
+    # FLAGS..." (NAME: its folder suffix) a pLSTM arm chosen on validation above.
     if [ -z "${ARM:-}" ]; then
-      for model in gin gine; do $PG train $tu --model $model --out runs/PTC_FM-$model-e100-s3 $COMMON; done
+      for model in gin gine; do $PG train $PTC100 --seeds 3 --model $model --out runs/PTC_FM-$model-e100-s3 $COMMON; done
     else
       set -- $ARM; name=$1; shift
-      $PG train $tu --model plstm "$@" --out runs/PTC_FM-plstm-e100-$name-s3 $COMMON
+      $PG train $PTC100 --seeds 3 --model plstm "$@" --out runs/PTC_FM-plstm-e100-$name-s3 $COMMON
     fi ;;
   *) echo "unknown QUEUE=$QUEUE" >&2; exit 2 ;;
 esac
