@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "arrow-pointing: 0.05)")
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of all steps")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="evaluate, select and save an exponential moving average of the weights "
+                        "with this decay per step, e.g. 0.999 (default: off, the weights as "
+                        "trained)")
     p.add_argument("--prior-bias", action=argparse.BooleanOptionalAction,
                    help="start the output bias at the training label prior (log-odds / log "
                         "class frequencies; classification only)")
@@ -230,7 +234,7 @@ _CSV_ONLY = ("smiles_column", "target_columns", "task_type", "split", "split_siz
 # Graph-only options of ``train`` (their defaults are None / False): --task arrow-pointing
 # refuses them rather than silently ignoring them.
 _GRAPH_ONLY = ("dataset", "first_seed", "folds", "limit", "resume", "stop_after", "dropout",
-               "virtual_node", "pool", "orientation", "random_order", "data_path") + _CSV_ONLY
+               "virtual_node", "pool", "orientation", "random_order", "data_path", "ema") + _CSV_ONLY
 
 
 def cmd_train(args) -> None:

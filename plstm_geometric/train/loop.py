@@ -21,6 +21,7 @@ from ..datasets.molecule_csv import file_hash
 from ..transforms.node_order import RandomSmilesOrder
 from . import io
 from .distributed import DistInfo, GlobalBatchSampler, all_reduce_sum, gather_objects, init_distributed
+from .ema import ModelEMA, check_decay
 from .factory import (build_model, check_model, model_kwargs, resolve_orientation,
                       structure_transform)
 from .metrics import compute_metrics
@@ -33,7 +34,7 @@ _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "
              "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
              "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
              "qk_norm", "plstm_init", "head_norm", "prior_bias", "plstm_norm_eps", "random_order",
-             "plstm_gate_bias", "plstm_local", "plstm_transition_bias")
+             "plstm_gate_bias", "plstm_local", "plstm_transition_bias", "ema")
 
 
 @dataclass
@@ -60,6 +61,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup: float = 0.05
     clip: float = 1.0
+    # Evaluate (and save as best.pt) an exponential moving average of the weights (ModelEMA).
+    ema: Optional[float] = None
     seeds: int = 1
     first_seed: int = 0
     folds: Optional[int] = None
@@ -243,8 +246,9 @@ def _autocast(device: torch.device):
 
 
 def train_epoch(model, loader, optimizer, scheduler, objective: Objective, device, clip: float,
-                info: DistInfo, bar=None, epoch: int = 1) -> float:
-    """One pass over ``loader``; returns the mean loss per label over all processes.
+                info: DistInfo, bar=None, epoch: int = 1, ema: Optional[ModelEMA] = None) -> float:
+    """One pass over ``loader``; returns the mean loss per label over all processes. ``ema``,
+    if given, is updated after every optimiser step.
 
     Each process weights its summed loss by ``world_size / global label count`` so that DDP's
     gradient average equals the gradient of the global batch mean, also when processes hold
@@ -272,6 +276,8 @@ def train_epoch(model, loader, optimizer, scheduler, objective: Objective, devic
                 "or check the inputs and labels of that batch for NaN / inf")
         loss = loss_sum * info.world_size / max(global_count, 1.0)
         optimizer_step(model, loss, optimizer, scheduler, clip)
+        if ema is not None:  # DDP keeps the replicas equal, so every process averages the same
+            ema.update()
         loss_value = loss_sum.item()
         total += torch.tensor([loss_value, count], dtype=torch.float64)
         if bar is not None:
@@ -364,6 +370,9 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
     loader = DataLoader(train_set, batch_sampler=sampler)
     optimizer, scheduler = adamw_cosine(model, cfg.lr, cfg.weight_decay, cfg.epochs * len(sampler),
                                         cfg.warmup)
+    ema = ModelEMA(model, cfg.ema) if cfg.ema is not None else None
+    # What is evaluated, selected and saved as best.pt: the average when there is one.
+    scored = ema.module if ema is not None else model
     history: List[dict] = []
     best: Optional[dict] = None
     start = 1
@@ -374,6 +383,8 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         objective.load_state(ckpt["objective"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
         history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
         set_rng_state(ckpt["rng"][info.rank] if isinstance(ckpt["rng"], list) else ckpt["rng"])
     sign = 1.0 if task.higher_is_better else -1.0
@@ -390,12 +401,12 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
         with tqdm(total=len(sampler), desc=f"epoch {epoch}", unit="batch", leave=False,
                   disable=not show) as bar:
             loss = train_epoch(ddp_model, loader, optimizer, scheduler, objective, device,
-                               cfg.clip, info, bar, epoch)
+                               cfg.clip, info, bar, epoch, ema)
         seconds = time.perf_counter() - tic
         row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": loss,
                "epoch_seconds": seconds}
         for key in ("valid", "test"):
-            for name, value in evaluate(model, task.dataset, split[key], objective, task, device,
+            for name, value in evaluate(scored, task.dataset, split[key], objective, task, device,
                                         cfg.batch_size, info).items():
                 row[f"{key}_{name}"] = value
         history.append(row)
@@ -407,7 +418,7 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
             best = {"epoch": epoch, "score": score}
         if info.is_main:
             if improved:
-                io.save_torch({"model": model.state_dict(), "model_name": cfg.model,
+                io.save_torch({"model": scored.state_dict(), "model_name": cfg.model,
                                "model_kwargs": kwargs, "objective": objective.state(),
                                "config": asdict(cfg), "fold": fold, "seed": seed, "epoch": epoch,
                                **checkpoint_metadata(cfg, task)}, best_path)
@@ -418,6 +429,7 @@ def train_one(cfg: TrainConfig, task: GraphTask, fold: int, seed: int, run_dir: 
             io.save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict(), "objective": objective.state(),
                            "history": history, "best": best, "epoch": epoch,
+                           **({"ema": ema.state_dict()} if ema is not None else {}),
                            "rng": rngs if info.enabled else rngs[0]}, last_path)
         epochs_bar.update(1)
         epochs_bar.set_postfix({f"valid_{task.metric}": f"{score:.4f}"})
@@ -447,6 +459,8 @@ def run(cfg: TrainConfig) -> dict:
     else:
         cfg.dataset = check_name(cfg.dataset)
     check_model(cfg.model)
+    if cfg.ema is not None:
+        check_decay(cfg.ema)
     device = resolve_device(cfg.device)
     info = init_distributed(device.type)
     if device.type == "cuda":
