@@ -77,6 +77,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plstm-local", choices=("none", "gine"),
                    help="pLSTM: a local GINE layer beside each pLSTM layer, GraphGPS-style "
                         "(default: PLSTMNet's, none)")
+    p.add_argument("--plstm-block-norm", choices=("rms", "batch"),
+                   help="pLSTM: the node norms (each block's pre-norms and the one before "
+                        "pooling), rms (per node, the paper's) or batch (BatchNorm1d over the "
+                        "nodes of a batch) (default: PLSTMNet's, rms)")
     p.add_argument("--out-gate", action=argparse.BooleanOptionalAction,
                    help="pLSTM: xLSTM-style output gate sigma(W_o x) (default: PLSTMNet's)")
     p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction,

@@ -60,11 +60,13 @@ def test_moleculenet_plstm_and_evaluate(tmp_path, capsys):
     # the per-graph norm also with the evaluation's own batches).
     main(["train", "--dataset", "esol", "--model", "plstm", "--plstm-norm", "graph",
           "--plstm-norm-eps", "0.01", "--plstm-gate-bias", "-2", "--plstm-local", "gine",
-          "--plstm-transition-bias", "0", "--root", str(tmp_path / "data"), "--out", str(out)] + SMALL)
+          "--plstm-transition-bias", "0", "--plstm-block-norm", "batch",
+          "--root", str(tmp_path / "data"), "--out", str(out)] + SMALL)
     best = json.loads((out / "summary.json").read_text())["runs"][0]
     kwargs = torch.load(out / "seed0" / "best.pt", weights_only=False)["model_kwargs"]
     assert (kwargs["norm"], kwargs["norm_eps"], kwargs["gate_bias"], kwargs["local"],
-            kwargs["transition_bias"]) == ("graph", 0.01, -2.0, "gine", 0.0)
+            kwargs["transition_bias"], kwargs["block_norm"]) == ("graph", 0.01, -2.0, "gine", 0.0,
+                                                                 "batch")
     main(["evaluate", "--checkpoint", str(out / "seed0" / "best.pt"), "--root", str(tmp_path / "data")])
     printed = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"rmse {best['test_rmse']:.4f}" in printed

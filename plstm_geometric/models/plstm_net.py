@@ -9,6 +9,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import global_add_pool, global_mean_pool
 
 from ..nn import PLSTMBlock
+from ..nn.block import node_norm
 from ..nn.conv import GATE_BIAS, NORM_EPS
 from ..data.line_dag_data import LineDAGData
 from .encoders import DegreeEncoding, EdgeEncoder, NodeEncoder, batch_vector
@@ -22,7 +23,7 @@ class PLSTMNet(torch.nn.Module):
     .. math::
         h^{(0)} = \mathrm{Enc}(x) + \mathrm{SinDeg}(\deg), \quad
         h^{(i+1)} = \mathrm{Block}_i(h^{(i)}, \mathrm{Enc}_e(\varepsilon)), \quad
-        \hat{y} = \mathrm{MLP}\big(\mathrm{Norm}_G(\mathrm{pool}_n\,\mathrm{RMSNorm}(h^{(B)}_n))\big)
+        \hat{y} = \mathrm{MLP}\big(\mathrm{Norm}_G(\mathrm{pool}_n\,\mathrm{Norm}(h^{(B)}_n))\big)
 
     Each block is a P layer then a D layer; block :math:`i` runs on the forward DAG when
     :math:`i` is even and on the reverse DAG when odd. The DAG is oriented by
@@ -86,6 +87,10 @@ class PLSTMNet(torch.nn.Module):
         local (str, optional): ``"gine"`` puts a local GINE layer beside each pLSTM layer, on
             the same input, GraphGPS-style (see :class:`PLSTMBlock`), or ``"none"``.
             (default: :obj:`"none"`)
+        block_norm (str, optional): The node norms: the pre-norms of every block and the
+            :math:`\mathrm{Norm}` before pooling, ``"rms"`` (RMSNorm of each node, the
+            paper's) or ``"batch"`` (``BatchNorm1d`` over the nodes of a batch, as OGB's GIN
+            normalises each layer). (default: :obj:`"rms"`)
 
     Shapes:
         - **input:** a :class:`~torch_geometric.data.Batch` with ``x`` :math:`(N, F)`,
@@ -101,7 +106,7 @@ class PLSTMNet(torch.nn.Module):
                  init: str = "reference", head_norm: str = "none", pool: str = "mean",
                  norm_eps: float = NORM_EPS, virtual_node: bool = False,
                  gate_bias: float = GATE_BIAS, transition_bias: Optional[float] = None,
-                 local: str = "none"):
+                 local: str = "none", block_norm: str = "rms"):
         super().__init__()
         if head_norm not in ("none", "batch"):
             raise ValueError(f"unknown head_norm {head_norm!r}; valid: none, batch")
@@ -109,7 +114,7 @@ class PLSTMNet(torch.nn.Module):
             raise ValueError(f"unknown pool {pool!r}; valid: mean, sum")
         self.out_channels, self.hidden_channels = out_channels, hidden_channels
         self.num_blocks, self.heads, self.dropout = num_blocks, heads, dropout
-        self.local = local
+        self.local, self.block_norm = local, block_norm
         self.node_encoder = NodeEncoder(hidden_channels, in_channels, ogb_features)
         self.edge_encoder = EdgeEncoder(hidden_channels, edge_dim, ogb_features)
         self.degree_encoding = DegreeEncoding(hidden_channels)
@@ -117,9 +122,10 @@ class PLSTMNet(torch.nn.Module):
             PLSTMBlock(hidden_channels, heads, edge_dim=hidden_channels, reverse=i % 2 == 1,
                        mlp_ratio=mlp_ratio, dropout=dropout, local=local, norm=norm,
                        out_gate=out_gate, qk_norm=qk_norm, init=init, norm_eps=norm_eps,
-                       gate_bias=gate_bias, transition_bias=transition_bias)
+                       gate_bias=gate_bias, transition_bias=transition_bias,
+                       block_norm=block_norm)
             for i in range(num_blocks))
-        self.norm = torch.nn.RMSNorm(hidden_channels, eps=1e-5)
+        self.norm = node_norm(block_norm, hidden_channels)
         self.head_norm, self.pool = head_norm, pool
         self.pool_norm = torch.nn.BatchNorm1d(hidden_channels) if head_norm == "batch" else None
         self.head = torch.nn.Sequential(
@@ -168,4 +174,5 @@ class PLSTMNet(torch.nn.Module):
                 + (f", head_norm={self.head_norm!r}" if self.head_norm != "none" else "")
                 + (f", pool={self.pool!r}" if self.pool != "mean" else "")
                 + (", virtual_node=True" if self.vn is not None else "")
-                + (f", local={self.local!r}" if self.local != "none" else "") + ")")
+                + (f", local={self.local!r}" if self.local != "none" else "")
+                + (f", block_norm={self.block_norm!r}" if self.block_norm != "rms" else "") + ")")

@@ -10,6 +10,16 @@ from torch_geometric.nn import GINConv, GINEConv
 from .conv import LineDAGLike, PLSTMConv
 
 LOCAL = ("none", "gine")
+BLOCK_NORM = ("rms", "batch")
+
+
+def node_norm(kind: str, channels: int) -> torch.nn.Module:
+    """The pre-norm of a residual unit: ``RMSNorm`` of each node (the paper's, as in
+    transformers) or ``BatchNorm1d`` over the nodes of a batch (as OGB's GIN and GraphGPS
+    normalise)."""
+    if kind not in BLOCK_NORM:
+        raise ValueError(f"unknown block_norm {kind!r}; valid: {', '.join(BLOCK_NORM)}")
+    return torch.nn.RMSNorm(channels, eps=1e-5) if kind == "rms" else torch.nn.BatchNorm1d(channels)
 
 
 class MLP(torch.nn.Sequential):
@@ -38,16 +48,18 @@ class PLSTMBlock(torch.nn.Module):
     r"""One pLSTM block (SPEC §4): for the P layer and then the D layer,
 
     .. math::
-        x \leftarrow x + \mathrm{pLSTM}(\mathrm{RMSNorm}(x)), \qquad
-        x \leftarrow x + \mathrm{MLP}(\mathrm{RMSNorm}(x)),
+        x \leftarrow x + \mathrm{pLSTM}(\mathrm{Norm}(x)), \qquad
+        x \leftarrow x + \mathrm{MLP}(\mathrm{Norm}(x)),
 
-    with a GELU MLP of ``mlp_ratio`` × width. Models alternate ``reverse`` between blocks.
+    with a GELU MLP of ``mlp_ratio`` × width and, for each of the four, its own norm
+    (``block_norm``: RMSNorm of each node, the paper's, or BatchNorm over the nodes of a
+    batch). Models alternate ``reverse`` between blocks.
     With ``local="gine"`` each pLSTM layer gets a local message-passing layer beside it, on the
     same normalised input, as GraphGPS pairs a global layer with a local MPNN
     (`Rampášek et al., 2022 <https://arxiv.org/abs/2205.12454>`_):
 
     .. math::
-        u = \mathrm{RMSNorm}(x), \qquad
+        u = \mathrm{Norm}(x), \qquad
         x \leftarrow x + \mathrm{pLSTM}(u) + \mathrm{GINE}(u, e), \qquad
         \mathrm{GINE}(u, e)_i = \mathrm{MLP}_2\Big((1 + \epsilon) u_i
             + \sum_{j \to i} \mathrm{ReLU}(u_j + W e_{ji} + b)\Big),
@@ -61,7 +73,8 @@ class PLSTMBlock(torch.nn.Module):
 
     Initialisation (:meth:`reset_parameters`, also applied at construction): each
     :class:`PLSTMConv` gets its documented init (:meth:`PLSTMConv.reset_parameters`), the MLPs
-    (also those of the local layers) PyTorch's default ``Linear`` init, the RMSNorm scales one;
+    (also those of the local layers) PyTorch's default ``Linear`` init, the norms scale one
+    (BatchNorm: shift zero, running statistics reset);
     then the output-projection weights of both pLSTM layers are set to zero. Their biases are
     zero too, so each pLSTM branch outputs exactly zero and the block starts as the identity plus
     its MLPs and local layers.
@@ -74,6 +87,8 @@ class PLSTMBlock(torch.nn.Module):
         mlp_ratio: hidden width of the MLPs relative to ``channels``.
         dropout: dropout inside the MLPs and on the residual branches.
         local: ``"none"`` or ``"gine"``, a local GINE layer beside each pLSTM layer (above).
+        block_norm: ``"rms"`` or ``"batch"``, the four pre-norms (above); with ``"batch"`` a
+            training batch needs at least two nodes.
         **kwargs: passed to both :class:`PLSTMConv` layers (``p_norm``, ``form``, ...), except
             ``prune`` and ``grid_shape``, which only the D layer takes.
 
@@ -85,12 +100,12 @@ class PLSTMBlock(torch.nn.Module):
 
     def __init__(self, channels: int, heads: int = 4, edge_dim: Optional[int] = None,
                  reverse: bool = False, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 local: str = "none", **kwargs) -> None:
+                 local: str = "none", block_norm: str = "rms", **kwargs) -> None:
         super().__init__()
         if local not in LOCAL:
             raise ValueError(f"unknown local {local!r}; valid: {', '.join(LOCAL)}")
         self.channels, self.heads, self.edge_dim, self.reverse = channels, heads, edge_dim, reverse
-        self.local = local
+        self.local, self.block_norm = local, block_norm
         # A pruning rule (and the grid shape it needs) defines the D-mode structure only: the
         # P layer always runs on the full line DAG (SPEC §3).
         p_kwargs = {k: v for k, v in kwargs.items() if k not in ("prune", "grid_shape")}
@@ -100,7 +115,7 @@ class PLSTMBlock(torch.nn.Module):
         self.mlps = torch.nn.ModuleList(MLP(channels, mlp_ratio, dropout) for _ in range(2))
         self.local_convs = torch.nn.ModuleList(
             local_conv(channels, edge_dim, dropout) for _ in range(2 if local == "gine" else 0))
-        self.norms = torch.nn.ModuleList(torch.nn.RMSNorm(channels, eps=1e-5) for _ in range(4))
+        self.norms = torch.nn.ModuleList(node_norm(block_norm, channels) for _ in range(4))
         self.dropout = torch.nn.Dropout(dropout)
         self._zero_branch_outputs()  # the submodules initialised themselves
 
@@ -124,6 +139,10 @@ class PLSTMBlock(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
                 batch: Optional[Tensor] = None, line_dag: Optional[LineDAGLike] = None,
                 node_order: Optional[Tensor] = None) -> Tensor:
+        if self.block_norm == "batch" and self.training and x.size(0) < 2:
+            raise ValueError(f"PLSTMBlock(block_norm='batch') needs at least 2 nodes per "
+                             f"training batch, got {x.size(0)}; use a larger batch, eval mode, "
+                             f"or block_norm='rms'")
         for i, (conv, mlp) in enumerate(zip(self.convs, self.mlps)):
             u = self.norms[2 * i](x)
             x = x + self.dropout(conv(u, edge_index, edge_attr, batch, line_dag, node_order))
@@ -138,4 +157,5 @@ class PLSTMBlock(torch.nn.Module):
         return (f"{self.__class__.__name__}({self.channels}, heads={self.heads}"
                 + (", reverse=True" if self.reverse else "")
                 + (f", edge_dim={self.edge_dim}" if self.edge_dim else "")
-                + (f", local={self.local!r}" if self.local != "none" else "") + ")")
+                + (f", local={self.local!r}" if self.local != "none" else "")
+                + (f", block_norm={self.block_norm!r}" if self.block_norm != "rms" else "") + ")")

@@ -34,7 +34,8 @@ _IDENTITY = ("dataset", "model", "epochs", "batch_size", "lr", "weight_decay", "
              "orientation", "limit", "data_path", "data_hash", "smiles_column", "target_columns",
              "task_type", "split", "split_sizes", "split_column", "plstm_norm", "out_gate",
              "qk_norm", "plstm_init", "head_norm", "prior_bias", "plstm_norm_eps", "random_order",
-             "plstm_gate_bias", "plstm_local", "plstm_transition_bias", "ema")
+             "plstm_gate_bias", "plstm_local", "plstm_transition_bias", "ema",
+             "plstm_block_norm")
 
 
 @dataclass
@@ -81,6 +82,7 @@ class TrainConfig:
     plstm_gate_bias: Optional[float] = None
     plstm_transition_bias: Optional[float] = None
     plstm_local: Optional[str] = None
+    plstm_block_norm: Optional[str] = None
     out_gate: Optional[bool] = None
     qk_norm: Optional[bool] = None
     plstm_init: Optional[str] = None
@@ -341,7 +343,8 @@ def config_model_kwargs(cfg: TrainConfig, task: GraphTask) -> dict:
                         out_gate=cfg.out_gate, qk_norm=cfg.qk_norm, init=cfg.plstm_init,
                         head_norm=cfg.head_norm, norm_eps=cfg.plstm_norm_eps,
                         gate_bias=cfg.plstm_gate_bias,
-                        transition_bias=cfg.plstm_transition_bias, local=cfg.plstm_local)
+                        transition_bias=cfg.plstm_transition_bias, local=cfg.plstm_local,
+                        block_norm=cfg.plstm_block_norm)
 
 
 def _run_name(seed: int, fold: int, num_folds: int) -> str:

@@ -146,7 +146,8 @@ def assert_block_init(block: PLSTMBlock, gate_bias: float = GATE_BIAS,
         assert_default_linear(local.nn[3])
         if block.edge_dim is not None:
             assert_default_linear(local.lin)
-    assert all(bool((norm.weight == 1).all()) for norm in block.norms)
+    for norm in block.norms:
+        assert_node_norm_init(norm)
     # Each pLSTM branch outputs exactly zero: the block starts as the identity plus its MLPs.
     data = small_batch(block.channels, block.edge_dim)
     for conv in block.convs:
@@ -155,11 +156,21 @@ def assert_block_init(block: PLSTMBlock, gate_bias: float = GATE_BIAS,
         assert bool((out == 0).all())
 
 
+def assert_node_norm_init(norm: torch.nn.Module) -> None:
+    """RMSNorm: scale one. BatchNorm (block_norm="batch"): scale one, shift zero, running
+    statistics reset (mean 0, variance 1, no batches seen)."""
+    assert bool((norm.weight == 1).all())
+    if isinstance(norm, torch.nn.BatchNorm1d):
+        assert bool((norm.bias == 0).all())
+        assert bool((norm.running_mean == 0).all()) and bool((norm.running_var == 1).all())
+        assert int(norm.num_batches_tracked) == 0
+
+
 def assert_net_init(net: PLSTMNet, gate_bias: float = GATE_BIAS,
                     transition_bias: Optional[float] = None) -> None:
     for block in net.blocks:
         assert_block_init(block, gate_bias, transition_bias)
-    assert bool((net.norm.weight == 1).all())
+    assert_node_norm_init(net.norm)
     assert_default_linear(net.head[0])
     assert_default_linear(net.head[3])
     if net.node_encoder.ogb_features:
@@ -209,6 +220,10 @@ CASES: dict[str, tuple[Callable[[], torch.nn.Module], Callable[[torch.nn.Module]
     "block-local-no-edges": (lambda: PLSTMBlock(64, heads=4, local="gine"), assert_block_init),
     "net-local": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=2, in_channels=5,
                                    edge_dim=3, local="gine"), assert_net_init),
+    "block-batch-norm": (lambda: PLSTMBlock(64, heads=4, edge_dim=8, block_norm="batch"),
+                         assert_block_init),
+    "net-batch-norm": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=2, in_channels=5,
+                                        edge_dim=3, block_norm="batch"), assert_net_init),
     "net-plain": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=2, in_channels=5),
                   assert_net_init),
     "net-edges": (lambda: PLSTMNet(2, hidden_channels=64, num_blocks=1, in_channels=5, edge_dim=3),
@@ -254,6 +269,9 @@ def test_reset_parameters_rewrites_every_parameter_to_the_documented_init(name):
     with torch.no_grad():
         for p in module.parameters():
             p.fill_(float("nan"))
+        for bn in (m for m in module.modules() if isinstance(m, torch.nn.BatchNorm1d)):
+            bn.running_mean.fill_(float("nan")), bn.running_var.fill_(float("nan"))
+            bn.num_batches_tracked.fill_(7)
     module.reset_parameters()
     left = [n for n, p in module.named_parameters() if bool(torch.isnan(p).any())]
     assert not left, f"reset_parameters() did not reset {left}"
