@@ -111,6 +111,10 @@
 # two queues (SEEDS="0 1 2", SEEDS="3 4") side by side into one folder. QUEUE=moleculenet-ema:
 # the same on the regression setting (--virtual-node), where 30 epochs are ~840 (ESOL) / ~300
 # (FreeSolv) steps, so a decay of 0.99 (a horizon of ~100 steps) is the comparable one.
+# QUEUE=molhiv-bn (twelfth session): the molhiv setting with BatchNorm in place of RMSNorm as the
+# node norms (--plstm-block-norm batch: each block's four pre-norms and the norm before pooling),
+# the norm OGB's GIN / GINE+VN put after every layer and GraphGPS chose for molecules. Seeds
+# SEEDS (default 0 1 2 3 4) as molhiv-tb; seeds 0-2 in one folder, 3-4 in its -s34 folder.
 # The whole queue is one { ...; exit; } group: bash parses it completely before running any of
 # it, so editing this file while a queue runs cannot change the running queue (bash otherwise
 # reads a script as it goes and runs whatever text lies at its old byte offset after an edit).
@@ -185,6 +189,12 @@ case "${QUEUE:?set QUEUE}" in
     for s in ${SEEDS:-0 1 2 3 4}; do
       molhiv_seeds "runs/ogbg-molhiv-plstm-hn-graph-eps1e-2-ema${EMA:?set EMA}" "hn-graph-eps1e-2-ema$EMA" "$s" 1 \
         --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --ema "$EMA"
+    done ;;
+  molhiv-bn)
+    for s in ${SEEDS:-0 1 2 3 4}; do
+      out=runs/ogbg-molhiv-plstm-hn-graph-eps1e-2-bn; [ "$s" -ge 3 ] && out=$out-s34
+      molhiv_seeds "$out" hn-graph-eps1e-2-bn "$s" 1 \
+        --head-norm batch --plstm-norm graph --plstm-norm-eps 1e-2 --plstm-block-norm batch
     done ;;
   moleculenet-ema)
     for ds in esol freesolv; do
