@@ -143,6 +143,9 @@ def main(folders):
                     if config.get("qk_norm") is False else "")
                  + (", out gate" if config.get("out_gate") else "")
                  + (", random SMILES order" if config.get("random_order") else "")
+                 + (f", {config['plstm_block_norm']} block norm"
+                    if config.get("plstm_block_norm") else "")
+                 + (f", EMA {config['ema']:g}" if config.get("ema") is not None else "")
                  + (f", lr {config['lr']:g}" if config.get("lr", 1e-3) != 1e-3 else "")
                  + (f", weight decay {config['weight_decay']:g}"
                     if config.get("weight_decay", 0.01) != 0.01 else "")
