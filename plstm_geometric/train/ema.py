@@ -7,6 +7,7 @@ import torch
 
 
 def check_decay(decay: float) -> None:
+    """Raises ``ValueError`` unless ``0 < decay < 1`` (also for NaN)."""
     if not 0.0 < decay < 1.0:
         raise ValueError(f"the EMA decay must lie in (0, 1), got {decay}")
 
