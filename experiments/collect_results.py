@@ -56,12 +56,15 @@ def chemprop_rows(paths):
     by_dataset = {}
     for path in paths:
         record = json.loads(Path(path).read_text())
-        by_dataset.setdefault(record["dataset"], []).append(record)
-    for dataset, records in by_dataset.items():
+        # One row per dataset and epoch budget: records of two budgets are two rows.
+        by_dataset.setdefault((record["dataset"], record["epochs"]), []).append(record)
+    for (dataset, _), records in by_dataset.items():
         records.sort(key=lambda r: r["seed"])
         seeds = ",".join(str(r["seed"]) for r in records)
         keys = list(records[0]["test"])
-        command = records[0]["command"].replace(f"--seed {records[0]['seed']}", "--seed S")
+        # The seed also names the default --work / --json paths (…-seed<S>…).
+        seed = records[0]["seed"]
+        command = records[0]["command"].replace(f"--seed {seed}", "--seed S").replace(f"seed{seed}", "seedS")
         cells = [dataset, records[0]["chemprop_version"], str(len(records)),
                  str(records[0]["epochs"]), "chemprop's", f"{statistics.mean(r['seconds'] for r in records):.0f} s/run",
                  f"— ({records[0]['rejected_molecules']} molecules rejected)" if records[0]["rejected_molecules"] else "—"]
