@@ -53,12 +53,12 @@ def partial_runs(folder: Path, metric: str):
 
 
 def chemprop_rows(paths):
-    by_dataset = {}
+    by_budget = {}
     for path in paths:
         record = json.loads(Path(path).read_text())
         # One row per dataset and epoch budget: records of two budgets are two rows.
-        by_dataset.setdefault((record["dataset"], record["epochs"]), []).append(record)
-    for (dataset, _), records in by_dataset.items():
+        by_budget.setdefault((record["dataset"], record["epochs"]), []).append(record)
+    for (dataset, _), records in by_budget.items():
         records.sort(key=lambda r: r["seed"])
         seeds = ",".join(str(r["seed"]) for r in records)
         keys = list(records[0]["test"])
